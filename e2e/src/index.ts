@@ -1,0 +1,2 @@
+export { test } from './fixtures.js';
+export { Netns, run } from './netns.js';

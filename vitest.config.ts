@@ -1,0 +1,62 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+// Tests import the packages' TypeScript sources, so no build is needed to run them; child
+// processes that a test spawns use the built dist/ (npm test builds first).
+const alias = Object.fromEntries(
+  ['ipam', 'dns', 'lb', 'sidecar'].flatMap((p) => [
+    [`@cnmd/${p}/internal`, fileURLToPath(new URL(`./${p}/src/internal.ts`, import.meta.url))],
+    [`@cnmd/${p}`, fileURLToPath(new URL(`./${p}/src/index.ts`, import.meta.url))],
+  ]),
+);
+
+const pkgs = '{ipam,dns,lb,sidecar,e2e}';
+
+// .ci/run sets CNMD_REPORT_DIR to add up the host's and the VM's runs in one closing line.
+const reportDir = process.env.CNMD_REPORT_DIR;
+const reporters = reportDir
+  ? ['default', ['json', { outputFile: `${reportDir}/${process.env.CNMD_IN_VM === '1' ? 'vm' : 'host'}.json` }]]
+  : ['default'];
+
+export default defineConfig({
+  resolve: { alias },
+  test: {
+    reporters: reporters as never,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          include: [`${pkgs}/test/**/*.test.ts`],
+          exclude: ['**/*.{integration,privileged,vm,docker}.test.ts', '**/node_modules/**'],
+        },
+      },
+      {
+        extends: true,
+        test: { name: 'integration', include: [`${pkgs}/test/**/*.integration.test.ts`], testTimeout: 30_000 },
+      },
+      {
+        // As root: each test gets a fresh network namespace (e2e/src/netns.ts).
+        extends: true,
+        test: {
+          name: 'privileged',
+          include: [`${pkgs}/test/**/*.privileged.test.ts`],
+          globalSetup: ['e2e/src/privileged-setup.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        // Runs inside the IPVS VM (e2e/scripts/test-vm.sh boots it once and runs this project there).
+        extends: true,
+        test: {
+          name: 'vm',
+          include: [`${pkgs}/test/**/*.vm.test.ts`],
+          globalSetup: ['e2e/src/vm-setup.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
+      },
+    ],
+  },
+});
