@@ -207,7 +207,7 @@ export class Ipam {
         if (req?.mac) mac = pool.chooseMac(slot, address, typeof req.mac === 'string' ? req.mac : undefined);
         results = await this.#store.commit([{ op: 'create', key: addrKey(poolId, address), value: mac ?? '' }]);
       } catch (err) {
-        pool.free(slot);
+        pool.free(slot, !fixed);
         throw err;
       }
       if (results[0] !== 'conflict') return mac === undefined ? { address } : { address, mac };
@@ -257,7 +257,8 @@ export class Ipam {
     try {
       r = await this.#store.commit([{ op: 'create', key: `${ID}${kind}/${n}`, value: '' }]);
     } catch (err) {
-      ids.free(slot);
+      if (id === undefined) ids.unnext(slot);
+      else ids.free(slot);
       throw err;
     }
     if (r[0] === 'conflict') {

@@ -158,9 +158,10 @@ export class Pool {
     return this.#reservedSlots.has(slot);
   }
 
-  /** Frees a slot and the MAC that went with it. */
-  free(slot: Slot): void {
-    this.#slots.free(slot);
+  /** Frees a slot and the MAC that went with it; `rewind` undoes next() as well. */
+  free(slot: Slot, rewind = false): void {
+    if (rewind) this.#slots.unnext(slot);
+    else this.#slots.free(slot);
     const mac = this.#macs.get(slot);
     if (mac !== undefined) {
       this.#macs.delete(slot);

@@ -13,6 +13,7 @@ export class BitmapAllocator implements SlotAllocator<number> {
   #words: Uint32Array;
   #used = 0;
   #cursor = -1;
+  #previous = -1;
 
   constructor(size: number) {
     if (!Number.isInteger(size) || size < 1 || size > 2 ** 31) throw new RangeError(`bitmap size ${size} out of range`);
@@ -48,6 +49,11 @@ export class BitmapAllocator implements SlotAllocator<number> {
     return true;
   }
 
+  unnext(slot: number): void {
+    this.free(slot);
+    if (this.#cursor === slot) this.#cursor = this.#previous;
+  }
+
   *taken(): Iterable<number> {
     const words = this.#words;
     for (let w = 0; w < words.length; w++) {
@@ -66,6 +72,7 @@ export class BitmapAllocator implements SlotAllocator<number> {
     const slot = this.#findFree(start, hi) ?? (start > lo ? this.#findFree(lo, start - 1) : undefined);
     if (slot === undefined) return undefined;
     this.take(slot);
+    this.#previous = this.#cursor;
     this.#cursor = slot;
     return slot;
   }

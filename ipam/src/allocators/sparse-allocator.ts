@@ -9,6 +9,7 @@ export class SparseAllocator implements SlotAllocator<bigint> {
   readonly size: bigint;
   #taken = new Set<bigint>();
   #cursor = -1n;
+  #previous = -1n;
 
   constructor(size: bigint) {
     if (size < 1n) throw new RangeError(`sparse size ${size} out of range`);
@@ -33,6 +34,11 @@ export class SparseAllocator implements SlotAllocator<bigint> {
     return this.#taken.delete(slot);
   }
 
+  unnext(slot: bigint): void {
+    this.free(slot);
+    if (this.#cursor === slot) this.#cursor = this.#previous;
+  }
+
   taken(): Iterable<bigint> {
     return [...this.#taken].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   }
@@ -45,6 +51,7 @@ export class SparseAllocator implements SlotAllocator<bigint> {
     if (slot < lo || slot > hi) slot = lo;
     while (this.#taken.has(slot)) slot = slot === hi ? lo : slot + 1n;
     this.#taken.add(slot);
+    this.#previous = this.#cursor;
     this.#cursor = slot;
     return slot;
   }

@@ -12,6 +12,8 @@ export interface SlotAllocator<K extends number | bigint> {
   take(slot: K): boolean;
   /** Frees `slot`; false when it was free. */
   free(slot: K): boolean;
+  /** Undoes `next`: frees the slot it handed out and, if nothing moved on since, its cursor. */
+  unnext(slot: K): void;
   /** The taken slots, in ascending order. */
   taken(): Iterable<K>;
   /** Takes the next free slot in [lo, hi]; undefined when there is none. */
