@@ -198,14 +198,15 @@ export class Ipam {
         address = pool.format(slot);
       } else {
         const next = pool.next();
-        if (!next) throw new IpamError('IPAM_POOL_EXHAUSTED', `no free address left in pool ${poolId}`);
-        ({ slot, address } = next);
+        if (next === undefined) throw new IpamError('IPAM_POOL_EXHAUSTED', `no free address left in pool ${poolId}`);
+        slot = next;
+        address = pool.format(slot);
       }
       let mac: string | undefined;
       let results: StoreResult[];
       try {
         if (req?.mac) mac = pool.chooseMac(slot, address, typeof req.mac === 'string' ? req.mac : undefined);
-        results = await this.#store.commit([{ op: 'create', key: addrKey(poolId, address), value: mac ?? '' }]);
+        results = await this.#store.commit([{ op: 'create', key: pool.key(slot), value: mac ?? '' }]);
       } catch (err) {
         pool.free(slot, !fixed);
         throw err;
@@ -231,7 +232,7 @@ export class Ipam {
       throw new IpamError('IPAM_ADDRESS_RESERVED', `${address} is reserved in pool ${poolId}, not handed out`);
     }
     if (!pool.has(slot)) return false;
-    await this.#store.commit([{ op: 'delete', key: addrKey(poolId, pool.format(slot)) }]);
+    await this.#store.commit([{ op: 'delete', key: pool.key(slot) }]);
     pool.free(slot);
     return true;
   }
@@ -334,10 +335,6 @@ export class Ipam {
     }
     throw new IpamError('IPAM_NO_AVAILABLE_POOL', `no free IPv${family} subnet left in the ${space} default pools`);
   }
-}
-
-function addrKey(poolId: string, address: string): string {
-  return `${ADDR}${poolId}/${address}`;
 }
 
 function info(p: Pool): PoolInfo {

@@ -35,6 +35,8 @@ const BITMAP_LIMIT = 2n ** 24n;
 
 type Slot = number | bigint;
 
+const OCTETS = Array.from({ length: 256 }, (_, i) => String(i));
+
 /** One subnet and the addresses handed out of it. */
 export class Pool {
   readonly id: string;
@@ -52,11 +54,16 @@ export class Pool {
   /** The network address as a number, for IPv4 pools in a bitmap; -1 otherwise. */
   readonly #base4: number = -1;
   readonly #reservedSlots = new Set<Slot>();
+  readonly #keys: string[] = [];
   readonly #macs = new Map<Slot, number>();
   readonly #macsInUse = new Set<number>();
 
+  /** Store keys of this pool's addresses start with this. */
+  readonly keyPrefix: string;
+
   constructor(id: string, config: PoolConfig) {
     this.id = id;
+    this.keyPrefix = `addr/${id}/`;
     this.config = config;
     const cidr = parseCidr(config.subnet);
     this.cidr = cidr;
@@ -72,7 +79,15 @@ export class Pool {
       if (cidr.family === 4) {
         const base = Number(cidr.base);
         this.#base4 = base;
-        this.#format = (slot) => formatIp4(base + (slot as number));
+        // Addresses are made on every allocation: the text of each /24 is made once, so an
+        // address is one concatenation.
+        const blocks: string[] = [];
+        const firstBlock = base >>> 8;
+        this.#format = (slot) => {
+          const n = base + (slot as number);
+          const b = (n >>> 8) - firstBlock;
+          return (blocks[b] ??= formatIp4((n & ~255) >>> 0).slice(0, -1)) + OCTETS[n & 255];
+        };
       } else {
         this.#format = (slot) => formatIp(6, cidr.base + BigInt(slot));
       }
@@ -124,10 +139,9 @@ export class Pool {
     return formatIp(cidr.family, cidr.base + 1n);
   }
 
-  /** Takes the next free address of the dynamic range; undefined when it is exhausted. */
-  next(): { slot: Slot; address: string } | undefined {
-    const slot = this.#slots.next(this.#lo, this.#hi);
-    return slot === undefined ? undefined : { slot, address: this.#format(slot) };
+  /** Takes the next free slot of the dynamic range; undefined when it is exhausted. */
+  next(): Slot | undefined {
+    return this.#slots.next(this.#lo, this.#hi);
   }
 
   /** The slot of an address of this pool; throws when it is not one. */
@@ -206,6 +220,17 @@ export class Pool {
       out.push(mac === undefined ? { address: this.#format(slot) } : { address: this.#format(slot), mac });
     }
     return out;
+  }
+
+  /**
+   * The store key of a slot's address. Keys are kept once made: the same string each time
+   * means its hash is computed once, and that is a third of the cost of an allocation.
+   */
+  key(slot: Slot): string {
+    if (typeof slot !== 'number') return this.keyPrefix + this.#format(slot);
+    let key = this.#keys[slot];
+    if (key === undefined) this.#keys[slot] = key = this.keyPrefix + this.#format(slot);
+    return key;
   }
 
   format(slot: Slot): string {

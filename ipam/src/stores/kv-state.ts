@@ -23,30 +23,25 @@ export class KvState {
   }
 
   apply(ops: readonly StoreOp[], keepUndo: boolean): StoreResult[] {
-    const results: StoreResult[] = [];
-    for (const op of ops) {
+    const results: StoreResult[] = new Array(ops.length);
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
       const cur = this.entries.get(op.key);
-      let ok: boolean;
-      switch (op.op) {
-        case 'create':
-          ok = cur === undefined;
-          break;
-        case 'update':
-          ok = cur !== undefined && cur.revision === op.revision;
-          break;
-        case 'delete':
-          ok = op.revision === undefined || cur?.revision === op.revision;
-          break;
-      }
+      const ok =
+        op.op === 'create'
+          ? cur === undefined
+          : op.op === 'update'
+            ? cur !== undefined && cur.revision === op.revision
+            : op.revision === undefined || cur?.revision === op.revision;
       if (!ok) {
-        results.push('conflict');
+        results[i] = 'conflict';
         continue;
       }
       const revision = ++this.revision;
       if (keepUndo) this.#undo.push([op.key, cur]);
       if (op.op === 'delete') this.entries.delete(op.key);
       else this.entries.set(op.key, { key: op.key, value: op.value, revision });
-      results.push(revision);
+      results[i] = revision;
     }
     return results;
   }
