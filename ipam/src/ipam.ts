@@ -1,4 +1,5 @@
 import { BitmapAllocator } from './allocators/bitmap-allocator.js';
+import { type AddressEvent, addressChannel, type PoolEvent, poolChannel } from './diagnostics.js';
 import { IpamError } from './errors.js';
 import { type Cidr, cidrLast, cidrOverlaps, type Family, familyBits, formatCidr, parseCidr } from './ip.js';
 import { type MacStrategy, parseMac } from './mac.js';
@@ -164,6 +165,7 @@ export class Ipam {
       this.#pools.delete(id);
       throw err;
     }
+    if (poolChannel.hasSubscribers) poolChannel.publish({ op: 'create', pool: id, subnet: cidr } satisfies PoolEvent);
     return info(pool);
   }
 
@@ -178,6 +180,9 @@ export class Ipam {
     try {
       await this.#store.commit([{ op: 'delete', key: POOL + id }]);
       this.#pools.delete(id);
+      if (poolChannel.hasSubscribers) {
+        poolChannel.publish({ op: 'release', pool: id, subnet: pool.subnet } satisfies PoolEvent);
+      }
     } finally {
       this.#closing.delete(id);
     }
@@ -198,7 +203,12 @@ export class Ipam {
         address = pool.format(slot);
       } else {
         const next = pool.next();
-        if (next === undefined) throw new IpamError('IPAM_POOL_EXHAUSTED', `no free address left in pool ${poolId}`);
+        if (next === undefined) {
+          if (addressChannel.hasSubscribers) {
+            addressChannel.publish({ op: 'exhausted', pool: poolId } satisfies AddressEvent);
+          }
+          throw new IpamError('IPAM_POOL_EXHAUSTED', `no free address left in pool ${poolId}`);
+        }
         slot = next;
         address = pool.format(slot);
       }
@@ -211,7 +221,12 @@ export class Ipam {
         pool.free(slot, !fixed);
         throw err;
       }
-      if (results[0] !== 'conflict') return mac === undefined ? { address } : { address, mac };
+      if (results[0] !== 'conflict') {
+        if (addressChannel.hasSubscribers) {
+          addressChannel.publish({ op: 'allocate', pool: poolId, address } satisfies AddressEvent);
+        }
+        return mac === undefined ? { address } : { address, mac };
+      }
       // Another writer holds the address: drop our MAC for it, keep the slot marked as taken.
       pool.free(slot);
       pool.mark(slot);
@@ -234,6 +249,8 @@ export class Ipam {
     if (!pool.has(slot)) return false;
     await this.#store.commit([{ op: 'delete', key: pool.key(slot) }]);
     pool.free(slot);
+    if (addressChannel.hasSubscribers)
+      addressChannel.publish({ op: 'release', pool: poolId, address } satisfies AddressEvent);
     return true;
   }
 

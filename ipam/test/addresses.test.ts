@@ -135,3 +135,31 @@ describe('VNIs and firewall marks', () => {
     expect(await codeOf(ipam.requestId('mark'))).toBe('IPAM_ID_EXHAUSTED');
   });
 });
+
+describe('diagnostics', () => {
+  it('publishes pool and address events on cnmd:ipam:* channels', async () => {
+    const { subscribe, unsubscribe } = await import('node:diagnostics_channel');
+    const seen: unknown[] = [];
+    const on = (m: unknown) => seen.push(m);
+    subscribe('cnmd:ipam:pool', on);
+    subscribe('cnmd:ipam:address', on);
+    try {
+      const ipam = await newIpam();
+      const p = await ipam.requestPool({ subnet: '10.1.0.0/30' });
+      const a = await ipam.requestAddress(p.id);
+      await codeOf(ipam.requestAddress(p.id));
+      await ipam.releaseAddress(p.id, a.address);
+      await ipam.releasePool(p.id);
+    } finally {
+      unsubscribe('cnmd:ipam:pool', on);
+      unsubscribe('cnmd:ipam:address', on);
+    }
+    expect(seen).toEqual([
+      { op: 'create', pool: 'local/10.1.0.0/30', subnet: '10.1.0.0/30' },
+      { op: 'allocate', pool: 'local/10.1.0.0/30', address: '10.1.0.2' },
+      { op: 'exhausted', pool: 'local/10.1.0.0/30' },
+      { op: 'release', pool: 'local/10.1.0.0/30', address: '10.1.0.2' },
+      { op: 'release', pool: 'local/10.1.0.0/30', subnet: '10.1.0.0/30' },
+    ]);
+  });
+});

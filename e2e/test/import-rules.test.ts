@@ -1,0 +1,48 @@
+// The package boundaries of DESIGN.md, enforced by the linter: dns, ipam and lb import none of
+// each other, and nothing imports sidecar or e2e. Each case lints a probe file in the package.
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { rm, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const biome = fileURLToPath(new URL('../../node_modules/.bin/biome', import.meta.url));
+
+async function lint(pkg: string, specifier: string): Promise<boolean> {
+  const file = `${root}${pkg}/test/lint-probe-${randomBytes(4).toString('hex')}.ts`;
+  await writeFile(file, `import { x } from '${specifier}';\n\nexport const y = x;\n`);
+  try {
+    await promisify(execFile)(biome, ['lint', file], { cwd: root });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await rm(file, { force: true });
+  }
+}
+
+describe('package import rules', () => {
+  it.each([
+    ['dns', '@cnmd/ipam'],
+    ['dns', '../../lb/src/index.js'],
+    ['ipam', '@cnmd/dns/internal'],
+    ['lb', '@cnmd/ipam'],
+    ['lb', '@cnmd/sidecar'],
+    ['ipam', '../../sidecar/src/index.js'],
+    ['sidecar', '@cnmd/e2e'],
+    ['e2e', '../../ipam/src/index.js'],
+  ])('%s may not import %s', async (pkg, spec) => {
+    expect(await lint(pkg, spec)).toBe(false);
+  });
+
+  it.each([
+    ['sidecar', '@cnmd/ipam'],
+    ['sidecar', '@cnmd/dns'],
+    ['e2e', '@cnmd/lb'],
+    ['dns', 'dns-packet'],
+  ])('%s may import %s', async (pkg, spec) => {
+    expect(await lint(pkg, spec)).toBe(true);
+  });
+});
