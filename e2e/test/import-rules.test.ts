@@ -11,7 +11,7 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 const biome = fileURLToPath(new URL('../../node_modules/.bin/biome', import.meta.url));
 
 async function lint(pkg: string, specifier: string): Promise<boolean> {
-  const file = `${root}${pkg}/test/lint-probe-${randomBytes(4).toString('hex')}.ts`;
+  const file = `${root}${pkg}/lint-probe-${randomBytes(4).toString('hex')}.ts`;
   await writeFile(file, `import { x } from '${specifier}';\n\nexport const y = x;\n`);
   try {
     await promisify(execFile)(biome, ['lint', file], { cwd: root });
