@@ -1,1 +1,11 @@
-export {};
+export type { Handler, Plugin, Reply, Request } from './chain.js';
+export { errorChannel, forwardChannel, type QueryEvent, queryChannel, upstreamChannel } from './diagnostics.js';
+export { DnsError, type DnsErrorCode, isDnsError } from './errors.js';
+export { type DnsServerOptions, defaultOptions } from './options.js';
+export type { SandboxSpec } from './sandbox.js';
+export { DnsServer } from './server.js';
+export { type ChangeListener, NameTable, type NameTableTx } from './table/name-table.js';
+export type { EndpointSpec, ServicePort, ServiceSpec, TaskSpec } from './table/types.js';
+export type { PacketHandler, Peer, UdpTransport } from './transport.js';
+export { type DgramPeer, DgramTransport } from './transports/dgram.js';
+export { parseResolvConf, type ResolvConf, readResolvConf, upstreamsFromResolvConf } from './upstream/resolv-conf.js';

@@ -1,0 +1,21 @@
+import type { PluginFactory } from '../chain.js';
+import { cache } from './cache.js';
+import type { ServerContext } from './context.js';
+import { forward } from './forward.js';
+import { names } from './names.js';
+import { ptr } from './ptr.js';
+import { services } from './services.js';
+import { srv } from './srv.js';
+import { table } from './table.js';
+import { tasks } from './tasks.js';
+
+/**
+ * The chain, in order (CoreDNS plugin.cfg). The handlers before `table` read the name table and
+ * add what they hold for the name; `table` answers if any of them knew it. The rest serve the
+ * names the table does not hold. Everything up to `table` is synchronous, so table answers can
+ * be prepared ahead and returned at once.
+ */
+export const CHAIN: readonly PluginFactory<ServerContext>[] = [names, services, tasks, ptr, srv, table, cache, forward];
+
+/** How many of CHAIN belong to the name table (up to and including `table`). */
+export const TABLE_PART = CHAIN.indexOf(table) + 1;

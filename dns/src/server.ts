@@ -1,0 +1,259 @@
+import net from 'node:net';
+import { AnswerCache } from './answer-cache.js';
+import { compose, type Handler, type Reply, type Request } from './chain.js';
+import { errorChannel, type QueryEvent, queryChannel } from './diagnostics.js';
+import { fromWireKey } from './dns-name.js';
+import { DnsError } from './errors.js';
+import type { ServerContext } from './handlers/context.js';
+import { CHAIN, TABLE_PART } from './handlers/index.js';
+import { checkOptions, type DnsServerOptions, defaultOptions } from './options.js';
+import { assemble } from './prepared.js';
+import { DROP, type RawQuery, readQuery } from './raw-query.js';
+import { errorReply, relayReply } from './respond.js';
+import { Sandbox, type SandboxSpec } from './sandbox.js';
+import { NameTable } from './table/name-table.js';
+import { TcpListener } from './tcp.js';
+import type { Peer } from './transport.js';
+import { socketExchange } from './upstream/exchange.js';
+import { Forwarder } from './upstream/forwarder.js';
+import { readResolvConf } from './upstream/resolv-conf.js';
+import { parseUpstream, type Upstream } from './upstream/upstream-address.js';
+import { View } from './view.js';
+import { RCODE } from './wire.js';
+
+const NOT_HELD: Handler = () => ({ source: 'server', rcode: -1 });
+const SERVFAIL: Handler = () => ({ source: 'server', rcode: RCODE.SERVFAIL });
+/** RFC 1035 4.2.2 / RFC 7766: a TCP message may be as large as its length prefix allows. */
+const TCP_LIMIT = 65_535;
+
+/**
+ * Docker's embedded DNS server for any number of sandboxes: it answers from the name table
+ * what each sandbox may see and forwards the rest. It opens no socket toward the sandboxes:
+ * the sidecar hands it transports already bound inside them (addSandbox).
+ */
+export class DnsServer {
+  readonly table: NameTable;
+  readonly #o: DnsServerOptions;
+  readonly #sandboxes = new Map<string, Sandbox>();
+  readonly #specs = new Map<Sandbox, SandboxSpec>();
+  readonly #views = new Map<string, View>();
+  readonly #local: Handler;
+  readonly #upstream: Handler;
+  readonly #unsubscribe: () => void;
+  #defaults: Upstream[] = [];
+  #started = false;
+  #closed = false;
+
+  constructor(options: Partial<DnsServerOptions> = {}) {
+    this.#o = checkOptions({ ...defaultOptions(), ...options });
+    this.table = this.#o.table ?? new NameTable();
+    if (this.#o.upstreams) this.#defaults = this.#o.upstreams.map(parseUpstream);
+    const ctx: ServerContext = {
+      ttl: this.#o.ttl,
+      cache: this.#o.cacheSize > 0 ? new AnswerCache(this.#o.cacheSize, this.#o.cacheMaxTtl) : undefined,
+      forwarder: new Forwarder({
+        exchange: this.#o.exchange ?? socketExchange,
+        timeout: this.#o.upstreamTimeout,
+        failuresToSkip: 3,
+        skipFor: 30_000,
+      }),
+      maxInflight: this.#o.maxInflight,
+    };
+    const plugins = CHAIN.map((f) => f(ctx));
+    this.#local = compose(plugins.slice(0, TABLE_PART), NOT_HELD);
+    this.#upstream = compose(plugins.slice(TABLE_PART), SERVFAIL);
+    this.#unsubscribe = this.table.onChange((changed) => {
+      for (const v of this.#views.values()) v.refresh(changed);
+    });
+  }
+
+  /** Loads the default upstreams (unless given) and starts serving the sandboxes added so far. */
+  async start(): Promise<void> {
+    if (this.#closed) throw new DnsError('DNS_CLOSED', 'the server is closed');
+    if (this.#started) return;
+    if (!this.#o.upstreams) this.#defaults = (await readResolvConf(this.#o.resolvConf)).map(parseUpstream);
+    this.#started = true;
+    for (const sb of this.#sandboxes.values()) this.#attach(sb);
+  }
+
+  /** Serves a sandbox on the transports given; they belong to the server from now on. */
+  addSandbox(id: string, spec: SandboxSpec): void {
+    if (this.#closed) throw new DnsError('DNS_CLOSED', 'the server is closed');
+    if (this.#sandboxes.has(id)) throw new DnsError('DNS_SANDBOX_EXISTS', `sandbox ${id} is already served`);
+    const own = spec.upstreams?.map(parseUpstream);
+    if (spec.forward !== undefined && typeof spec.forward !== 'boolean') {
+      throw new DnsError('DNS_INVALID_OPTION', 'forward must be a boolean');
+    }
+    const sb = new Sandbox(id, this.#view(spec.networks), spec.forward ?? true, own, () => this.#defaults);
+    this.#sandboxes.set(id, sb);
+    this.#specs.set(sb, spec);
+    if (this.#started) this.#attach(sb);
+  }
+
+  /** Stops serving a sandbox and closes its transports; false if it was not served. */
+  async removeSandbox(id: string): Promise<boolean> {
+    const sb = this.#sandboxes.get(id);
+    if (!sb) return false;
+    this.#sandboxes.delete(id);
+    this.#specs.delete(sb);
+    this.#release(sb.view);
+    await Promise.all([sb.udp?.close(), sb.tcp?.close()]);
+    return true;
+  }
+
+  /** The sandbox joined or left networks: from now on it sees only these. */
+  setNetworks(id: string, networks: string[]): void {
+    const sb = this.#get(id);
+    const old = sb.view;
+    sb.view = this.#view(networks);
+    this.#release(old);
+  }
+
+  /** Changes where a sandbox forwards (undefined: the server's upstreams) and whether it does. */
+  configureSandbox(id: string, config: { upstreams?: string[]; forward?: boolean }): void {
+    const sb = this.#get(id);
+    const own = config.upstreams?.map(parseUpstream);
+    if ('upstreams' in config) sb.own = own;
+    if (config.forward !== undefined) sb.forward = config.forward;
+  }
+
+  /** Ids of the sandboxes served. */
+  sandboxes(): string[] {
+    return [...this.#sandboxes.keys()];
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#unsubscribe();
+    await Promise.all([...this.#sandboxes.keys()].map((id) => this.removeSandbox(id)));
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  #get(id: string): Sandbox {
+    const sb = this.#sandboxes.get(id);
+    if (!sb) throw new DnsError('DNS_SANDBOX_NOT_FOUND', `sandbox ${id} is not served`);
+    return sb;
+  }
+
+  /** Sandboxes on the same networks share one view, and so one set of prepared answers. */
+  #view(networks: unknown): View {
+    if (!Array.isArray(networks) || !networks.every((n) => typeof n === 'string' && n.length > 0)) {
+      throw new DnsError('DNS_INVALID_OPTION', 'networks must be a list of network names');
+    }
+    const nets = [...new Set(networks as string[])];
+    const key = nets.join('\0');
+    let v = this.#views.get(key);
+    if (!v) this.#views.set(key, (v = new View(nets, this.table, this.#local)));
+    v.refs++;
+    return v;
+  }
+
+  #release(v: View): void {
+    if (--v.refs === 0) this.#views.delete(v.networks.join('\0'));
+  }
+
+  #attach(sb: Sandbox): void {
+    const spec = this.#specs.get(sb)!;
+    if (spec.udp) {
+      sb.udp = spec.udp;
+      spec.udp.listen((packet, peer) => this.#onUdp(sb, packet, peer));
+    }
+    if (spec.tcp) {
+      let server: net.Server;
+      if (spec.tcp instanceof net.Server) server = spec.tcp;
+      else {
+        server = net.createServer();
+        server.listen({ fd: spec.tcp.fd });
+      }
+      sb.tcp = new TcpListener(server, (packet) => this.#safely(sb, packet, true), {
+        idleTimeout: this.#o.tcpIdleTimeout,
+        maxConnections: this.#o.maxTcpConnections,
+      });
+    }
+  }
+
+  #onUdp(sb: Sandbox, packet: Buffer, peer: Peer): Buffer | undefined {
+    const r = this.#safely(sb, packet, false);
+    if (!(r instanceof Promise)) return r;
+    void r.then((reply) => {
+      if (reply && this.#sandboxes.get(sb.id) === sb) sb.udp?.send(reply, peer);
+    });
+    return undefined;
+  }
+
+  /** Never throws, and the promise never rejects: a bad packet must not reach the event loop. */
+  #safely(sb: Sandbox, packet: Buffer, tcp: boolean): Buffer | Promise<Buffer | undefined> | undefined {
+    try {
+      return this.#answer(sb, packet, tcp);
+    } catch (error) {
+      if (errorChannel.hasSubscribers) errorChannel.publish({ sandbox: sb.id, reason: 'internal', error });
+      return undefined;
+    }
+  }
+
+  #answer(sb: Sandbox, packet: Buffer, tcp: boolean): Buffer | Promise<Buffer | undefined> | undefined {
+    const q = readQuery(packet);
+    if (typeof q === 'number') {
+      if (errorChannel.hasSubscribers) errorChannel.publish({ sandbox: sb.id, reason: 'malformed', rcode: q });
+      return q === DROP ? undefined : errorReply(packet, undefined, q);
+    }
+    if (q.badVersion) return errorReply(packet, q, RCODE.BADVERS);
+    const limit = tcp ? TCP_LIMIT : q.udpSize;
+    // The fast path: a prepared table answer, copied behind the query's own header and question.
+    if (q.class === 1) {
+      const view = sb.view;
+      const p = view.lookup(q.key, q.type) ?? view.prepare(q.key, q.type);
+      if (p) {
+        if (queryChannel.hasSubscribers) publish(sb, q, p.rcode, 'table', tcp);
+        return assemble(p, packet, q, limit);
+      }
+    }
+    // Names the table does not hold: the rest of the chain. The packet may be a view of a
+    // receive buffer that the transport reuses, so what outlives this call is copied.
+    const head = Buffer.from(packet.subarray(0, q.qEnd));
+    const req: Request = {
+      lname: fromWireKey(q.key) ?? q.key,
+      key: q.key,
+      type: q.type,
+      class: q.class,
+      sandbox: sb,
+      table: this.table,
+      candidates: [],
+      question: head.subarray(12),
+      tcp,
+      flags: q.flags,
+      edns: q.edns ? { udpSize: q.udpSize, dnssecOk: q.dnssecOk } : undefined,
+    };
+    const r = this.#upstream(req);
+    if (!(r instanceof Promise)) return this.#reply(sb, r, head, q, limit, tcp);
+    return r.then(
+      (reply) => this.#reply(sb, reply, head, q, limit, tcp),
+      (error) => {
+        if (errorChannel.hasSubscribers) errorChannel.publish({ sandbox: sb.id, reason: 'internal', error });
+        return errorReply(head, q, RCODE.SERVFAIL);
+      },
+    );
+  }
+
+  #reply(sb: Sandbox, r: Reply, head: Buffer, q: RawQuery, limit: number, tcp: boolean): Buffer {
+    if (queryChannel.hasSubscribers) publish(sb, q, r.rcode, r.source, tcp);
+    if (r.message) return relayReply(r.message, r.age ?? 0, head, q, limit);
+    return errorReply(head, q, r.rcode);
+  }
+}
+
+function publish(sb: Sandbox, q: RawQuery, rcode: number, source: Reply['source'], tcp: boolean): void {
+  const event: QueryEvent = {
+    sandbox: sb.id,
+    name: fromWireKey(q.key) ?? q.key,
+    type: q.type,
+    rcode,
+    source,
+    transport: tcp ? 'tcp' : 'udp',
+  };
+  queryChannel.publish(event);
+}

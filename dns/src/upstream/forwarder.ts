@@ -1,0 +1,134 @@
+import { randomInt } from 'node:crypto';
+import { forwardChannel, upstreamChannel } from '../diagnostics.js';
+import { isDnsError } from '../errors.js';
+import { type Exchange, questionEnd } from './exchange.js';
+import { parseUpstream, type UpstreamMessage } from './raw-message.js';
+import type { Upstream } from './upstream-address.js';
+
+export interface ForwarderOptions {
+  exchange: Exchange;
+  /** Per upstream and attempt, ms (libnetwork: 4 s). */
+  timeout: number;
+  /** Failures in a row (timeouts, errors) before an upstream is skipped... */
+  failuresToSkip: number;
+  /** ...for this long, ms. */
+  skipFor: number;
+  now?: () => number;
+}
+
+export interface ForwardQuery {
+  /** The question section as asked. */
+  question: Buffer;
+  flags: number;
+  edns: { udpSize: number; dnssecOk: boolean } | undefined;
+  tcp: boolean;
+  sandbox: string;
+}
+
+interface Health {
+  failures: number;
+  until: number;
+}
+
+/**
+ * Asks the upstreams in turn, as libnetwork does: the next one on a timeout, an error, SERVFAIL
+ * or REFUSED; a truncated UDP answer is asked again over TCP (RFC 7766 section 5). An upstream
+ * that keeps failing is skipped for a while, unless every upstream is.
+ */
+export class Forwarder {
+  readonly #o: ForwarderOptions;
+  readonly #health = new Map<string, Health>();
+  readonly #now: () => number;
+
+  constructor(options: ForwarderOptions) {
+    this.#o = options;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** The first good answer, else the last SERVFAIL/REFUSED one, else undefined (none answered). */
+  async resolve(upstreams: readonly Upstream[], q: ForwardQuery): Promise<UpstreamMessage | undefined> {
+    const query = buildQuery(q);
+    const qEnd = questionEnd(query);
+    const now = this.#now();
+    const healthy = upstreams.filter((u) => (this.#health.get(u.key)?.until ?? 0) <= now);
+    let last: UpstreamMessage | undefined;
+    for (const u of healthy.length > 0 ? healthy : upstreams) {
+      try {
+        let reply = await this.#attempt(u, query, q, q.tcp);
+        if (!q.tcp && reply[2]! & 0x02) reply = await this.#attempt(u, query, q, true);
+        this.#ok(u);
+        const msg = parseUpstream(reply, qEnd);
+        if (msg.rcode === 2 || msg.rcode === 5) {
+          last = msg;
+          continue;
+        }
+        return msg;
+      } catch (err) {
+        if (isDnsError(err, 'DNS_UPSTREAM_TIMEOUT') || isDnsError(err, 'DNS_UPSTREAM_ERROR')) this.#fail(u);
+      }
+    }
+    return last;
+  }
+
+  async #attempt(u: Upstream, query: Buffer, q: ForwardQuery, tcp: boolean): Promise<Buffer> {
+    const start = this.#now();
+    const publish = (outcome: string, extra: object) => {
+      if (!forwardChannel.hasSubscribers) return;
+      forwardChannel.publish({
+        sandbox: q.sandbox,
+        upstream: u.key,
+        transport: tcp ? 'tcp' : 'udp',
+        outcome,
+        durationMs: this.#now() - start,
+        ...extra,
+      });
+    };
+    try {
+      const reply = await this.#o.exchange(u, query, tcp, this.#o.timeout);
+      publish('answer', { rcode: reply[3]! & 0x0f });
+      return reply;
+    } catch (error) {
+      publish(isDnsError(error, 'DNS_UPSTREAM_TIMEOUT') ? 'timeout' : 'error', { error });
+      throw error;
+    }
+  }
+
+  #ok(u: Upstream): void {
+    const h = this.#health.get(u.key);
+    if (!h) return;
+    this.#health.delete(u.key);
+    if (h.until > 0 && upstreamChannel.hasSubscribers) upstreamChannel.publish({ upstream: u.key, state: 'up' });
+  }
+
+  #fail(u: Upstream): void {
+    const h = this.#health.get(u.key) ?? { failures: 0, until: 0 };
+    h.failures++;
+    if (h.failures >= this.#o.failuresToSkip) {
+      h.until = this.#now() + this.#o.skipFor;
+      h.failures = 0;
+      if (upstreamChannel.hasSubscribers) upstreamChannel.publish({ upstream: u.key, state: 'down', until: h.until });
+    }
+    this.#health.set(u.key, h);
+  }
+}
+
+/**
+ * The query sent upstream: a fresh random ID (RFC 5452 section 4), the asker's RD and CD bits
+ * and question, and, when the asker used EDNS, an OPT record with its payload size and DO bit
+ * (its options, such as cookies, are hop-by-hop and stay behind; RFC 7873 section 5.1).
+ */
+export function buildQuery(q: ForwardQuery): Buffer {
+  const out = Buffer.alloc(12 + q.question.length + (q.edns ? 11 : 0));
+  out.writeUInt16BE(randomInt(0, 65536), 0);
+  out.writeUInt16BE(q.flags & 0x0110, 2);
+  out.writeUInt16BE(1, 4);
+  q.question.copy(out, 12);
+  if (q.edns) {
+    const o = 12 + q.question.length;
+    out.writeUInt16BE(1, 10);
+    out.writeUInt16BE(41, o + 1);
+    out.writeUInt16BE(q.edns.udpSize, o + 3);
+    out.writeUInt16BE(q.edns.dnssecOk ? 0x8000 : 0, o + 7);
+  }
+  return out;
+}
