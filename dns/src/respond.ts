@@ -48,6 +48,7 @@ export function relayReply(m: UpstreamMessage, age: number, packet: Buffer, q: R
     m.buf.copy(out, 6, 6, 12);
     m.buf.copy(out, q.qEnd, m.qEnd);
     const shift = q.qEnd - m.qEnd;
+    for (const at of m.qnameOwners) packet.copy(out, at + shift, 12, q.qEnd - 4);
     if (age > 0) {
       for (const at of m.ttlOffsets) out.writeUInt32BE(Math.max(0, out.readUInt32BE(at + shift) - age), at + shift);
     }

@@ -14,6 +14,8 @@ export interface UpstreamMessage {
   flags: number;
   /** Offsets of every TTL field in buf, to age cached answers. */
   ttlOffsets: number[];
+  /** Offsets of owner names written out in full that are the question's name (to echo the asker's case). */
+  qnameOwners: number[];
   /** How long the answer may be cached, in seconds (0: not at all). */
   ttl: number;
 }
@@ -47,6 +49,7 @@ export function parseUpstream(src: Buffer, qEnd: number): UpstreamMessage {
   const counts = [src.readUInt16BE(6), src.readUInt16BE(8), src.readUInt16BE(10)];
   const rcode = src[3]! & 0x0f;
   const ttlOffsets: number[] = [];
+  const qnameOwners: number[] = [];
   let minAnswerTtl = Number.POSITIVE_INFINITY;
   let soaTtl = -1;
   let o = qEnd;
@@ -66,6 +69,7 @@ export function parseUpstream(src: Buffer, qEnd: number): UpstreamMessage {
       } else if (optAt < 0) {
         // Records after an OPT are dropped with it: their compression pointers may point past it.
         ttlOffsets.push(o + 4);
+        if (sameName(src, start, qEnd)) qnameOwners.push(start);
         kept[section]!++;
         if (section === 0) minAnswerTtl = Math.min(minAnswerTtl, ttl);
         if (section === 1 && type === SOA && rdEnd - 20 >= o + 10) {
@@ -84,5 +88,19 @@ export function parseUpstream(src: Buffer, qEnd: number): UpstreamMessage {
   const truncated = (src[2]! & 0x02) !== 0;
   if (!truncated && rcode === 0 && kept[0]! > 0) ttl = minAnswerTtl;
   else if (!truncated && (rcode === 3 || (rcode === 0 && kept[0] === 0)) && soaTtl >= 0) ttl = soaTtl;
-  return { buf, qEnd, rcode, flags: src.readUInt16BE(2), ttlOffsets, ttl };
+  return { buf, qEnd, rcode, flags: src.readUInt16BE(2), ttlOffsets, qnameOwners, ttl };
+}
+
+/** Whether the name at `at` is the question's name (at 12), written out in full; RFC 4343 case-blind. */
+function sameName(buf: Buffer, at: number, qEnd: number): boolean {
+  const len = qEnd - 4 - 12;
+  if (at + len > buf.length) return false;
+  for (let i = 0; i < len; i++) {
+    let a = buf[at + i]!;
+    let b = buf[12 + i]!;
+    if (a >= 0x41 && a <= 0x5a) a |= 0x20;
+    if (b >= 0x41 && b <= 0x5a) b |= 0x20;
+    if (a !== b) return false;
+  }
+  return true;
 }

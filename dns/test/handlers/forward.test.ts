@@ -104,7 +104,15 @@ describe('forward: upstreams tried in turn', () => {
 
   it('sends a fresh ID, the asked question and the asker EDNS size upstream', async () => {
     const seen: Buffer[] = [];
-    const f = forwarder({ '10.9.0.1': (q) => (seen.push(q), reply(q, 0)) }, []);
+    const f = forwarder(
+      {
+        '10.9.0.1': (q) => {
+          seen.push(q);
+          return reply(q, 0);
+        },
+      },
+      [],
+    );
     await f.resolve(ups, {
       question,
       flags: 0x0100,

@@ -1,0 +1,106 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { DnsServer } from '../src/index.js';
+import { sampleTable } from './helpers.js';
+import { addLoopbackSandbox, Cleanup, dig, digShort, digStatus } from './net-helpers.js';
+
+// What a container sees through dig, against a server on real loopback sockets. Forwarding is
+// off (or points at nothing) here: these names are all the table's.
+
+const cleanup = new Cleanup();
+afterEach(() => cleanup.run());
+
+async function serve(networks: string[], sandboxes: Record<string, string[]> = {}) {
+  const server = new DnsServer({ table: sampleTable(), upstreams: [] });
+  cleanup.add(() => server.close());
+  const port = await addLoopbackSandbox(server, 'sb', { networks, forward: false });
+  const others: Record<string, number> = {};
+  for (const [id, nets] of Object.entries(sandboxes)) {
+    others[id] = await addLoopbackSandbox(server, id, { networks: nets, forward: false });
+  }
+  await server.start();
+  return { server, port, others };
+}
+
+describe('the embedded DNS server, as dig sees it', () => {
+  it.each([
+    ['web', 'A', ['10.0.0.2', '10.1.0.9']], // on both networks of the sandbox: both answer
+    ['web', 'AAAA', ['fd00::2']],
+    ['webhost', 'A', ['10.0.0.2']],
+    ['0123456789ab', 'A', ['10.0.0.2']],
+    ['api', 'A', ['10.0.0.100']],
+    ['tasks.api', 'A', ['10.0.0.11', '10.0.0.12']],
+    ['rr', 'A', ['10.0.0.21', '10.0.0.22']],
+    ['web.back', 'A', ['10.1.0.9']],
+    ['www', 'A', ['10.0.0.2', '10.1.0.2']],
+  ])('%s %s → %j', async (name, type, expected) => {
+    const { port } = await serve(['front', 'back']);
+    expect(await digShort(port, name, type)).toEqual(expected);
+  });
+
+  it('keeps the asker case in the answer (RFC 4343)', async () => {
+    const { port } = await serve(['front']);
+    expect(await dig(port, '+noall', '+answer', 'WeB.FrOnT')).toMatch(/^WeB\.FrOnT\.\s+600\s+IN\s+A\s+10\.0\.0\.2$/m);
+  });
+
+  it('answers a known name with no record of the type: NOERROR, no answer', async () => {
+    const { port } = await serve(['front']);
+    const out = await dig(port, 'cache', 'AAAA');
+    expect(out).toMatch(/status: NOERROR/);
+    expect(out).toMatch(/ANSWER: 0/);
+  });
+
+  it('is not authoritative and offers recursion, as Docker', async () => {
+    const { port } = await serve(['front']);
+    expect(await dig(port, 'web')).toMatch(/flags: qr rd ra;/);
+  });
+
+  it('rotates multi-address answers (round robin)', async () => {
+    const { port } = await serve(['front']);
+    const firsts = new Set<string>();
+    for (let i = 0; i < 4; i++) firsts.add((await dig(port, '+short', 'tasks.api')).split('\n')[0]!);
+    expect([...firsts].sort()).toEqual(['10.0.0.11', '10.0.0.12']);
+  });
+
+  it('answers PTR with name.network, and SRV with type 33 records and their addresses', async () => {
+    const { port } = await serve(['front']);
+    expect(await digShort(port, '-x', '10.0.0.2')).toEqual(['web.front.']);
+    const srv = await dig(port, '+noall', '+answer', '+additional', '_http._tcp.api', 'SRV');
+    expect(srv).toMatch(/^_http\._tcp\.api\.\s+600\s+IN\s+SRV\s+0 0 8080 api\.1\.aaa\.$/m);
+    expect(srv).toMatch(/^api\.2\.bbb\.\s+600\s+IN\s+A\s+10\.0\.0\.12$/m);
+  });
+
+  it('scopes names to the asking sandbox networks', async () => {
+    const { port, others } = await serve(['front'], { onBack: ['back'] });
+    expect(await digShort(port, 'db')).toEqual([]);
+    expect(await digStatus(port, 'db')).toBe('REFUSED'); // not ours, and no forwarding
+    expect(await digShort(others.onBack!, 'db')).toEqual(['10.1.0.2']);
+    expect(await digShort(others.onBack!, 'web')).toEqual(['10.1.0.9']);
+  });
+
+  it('sees a table change at once, and a removed container no more', async () => {
+    const { server, port } = await serve(['front']);
+    expect(await digShort(port, 'cache')).toEqual(['10.0.0.3']);
+    server.table.upsertEndpoint({ network: 'front', id: 'c2', name: 'cache', addresses: ['10.0.0.33'] });
+    expect(await digShort(port, 'cache')).toEqual(['10.0.0.33']);
+    server.table.removeEndpoint('front', 'c2');
+    expect(await digStatus(port, 'cache')).toBe('REFUSED');
+  });
+
+  it('truncates a large answer over UDP (TC) and gives it whole over TCP', async () => {
+    const { server, port } = await serve(['front']);
+    const tasks = Array.from({ length: 60 }, (_, i) => ({ name: `big.${i}`, addresses: [`10.0.1.${i + 1}`] }));
+    server.table.upsertService({ network: 'front', name: 'big', mode: 'dnsrr', tasks });
+    const udp = await dig(port, '+noedns', '+ignore', 'big');
+    expect(udp).toMatch(/flags: qr tc rd ra;/);
+    // dig retries over TCP by itself on TC, as a resolver does.
+    expect(await digShort(port, '+noedns', 'big')).toHaveLength(60);
+    expect(await digShort(port, '+tcp', 'big')).toHaveLength(60);
+    expect(await digShort(port, '+bufsize=4096', 'big')).toHaveLength(60);
+  });
+
+  it('answers several queries over one TCP connection', async () => {
+    const { port } = await serve(['front']);
+    const out = await dig(port, '+tcp', '+keepopen', '+short', 'web', 'api', 'cache');
+    expect(out.split('\n').filter(Boolean)).toEqual(['10.0.0.2', '10.0.0.100', '10.0.0.3']);
+  });
+});
