@@ -78,6 +78,6 @@ describe('cache: forwarded answers for their TTL', () => {
     const out = decode(relayReply(m, 100, query, q, 512));
     expect(out.id).toBe(4242);
     expect(out.questions?.[0]?.name).toBe('FOO.test');
-    expect(out.answers?.[0]).toMatchObject({ name: 'foo.test', ttl: 200, data: '192.0.2.1' });
+    expect(out.answers?.[0]).toMatchObject({ name: 'FOO.test', ttl: 200, data: '192.0.2.1' });
   });
 });
