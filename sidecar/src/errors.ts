@@ -1,0 +1,69 @@
+// Every error @cnmd/sidecar throws is a SidecarError with a stable `code`; callers and tests
+// match on the code, never on the message (undici lib/core/errors.js does the same). Errors
+// that come from a syscall or from the kernel over netlink carry its `errno` (a positive
+// number, as in errno.h) and the original error as `cause`.
+
+export type SidecarErrorCode =
+  /** The path does not exist, is not a namespace, or is a namespace of another kind. */
+  | 'SIDECAR_NETNS_INVALID'
+  /** withNetns was called while already inside a namespace. */
+  | 'SIDECAR_NETNS_NESTED'
+  /** The function given to withNetns returned a promise: its awaited part runs outside. */
+  | 'SIDECAR_NETNS_ASYNC'
+  /** setns(2) into a namespace failed (EPERM without CAP_SYS_ADMIN). */
+  | 'SIDECAR_NETNS_ENTER'
+  /** Returning to the original namespace failed: the process can no longer enter any. */
+  | 'SIDECAR_NETNS_RESTORE'
+  /** The native addon is missing (not built: run `npm ci`, which builds it). */
+  | 'SIDECAR_NATIVE_MISSING'
+  /** Opening a socket inside a namespace failed (EADDRINUSE, EADDRNOTAVAIL...). */
+  | 'SIDECAR_SOCKET'
+  | 'SIDECAR_LINK_EXISTS'
+  | 'SIDECAR_LINK_NOT_FOUND'
+  | 'SIDECAR_ADDRESS_EXISTS'
+  | 'SIDECAR_ROUTE_EXISTS'
+  /** A request the kernel refused for another reason; `errno` says why. */
+  | 'SIDECAR_NETLINK'
+  /** An `ip` process failed (the iproute2 kernel backend); its stderr is in the message. */
+  | 'SIDECAR_IPROUTE'
+  /** A sysctl under /proc/sys/net could not be written. */
+  | 'SIDECAR_SYSCTL'
+  /** An argument (a link name, an address, a MAC) is malformed; nothing was sent. */
+  | 'SIDECAR_INVALID_ARGUMENT'
+  /** The daemon's state records (networks, endpoints) are unreadable or changed under it. */
+  | 'SIDECAR_STATE_CORRUPT'
+  | 'SIDECAR_STATE_CONFLICT'
+  | 'SIDECAR_NETWORK_EXISTS'
+  | 'SIDECAR_NETWORK_NOT_FOUND'
+  /** A network with endpoints cannot be removed. */
+  | 'SIDECAR_NETWORK_IN_USE'
+  /** The sandbox is attached to that network already. */
+  | 'SIDECAR_ENDPOINT_EXISTS'
+  | 'SIDECAR_ENDPOINT_NOT_FOUND'
+  /** Another sandbox uses that container name. */
+  | 'SIDECAR_NAME_IN_USE'
+  /** The daemon's flags or config file are wrong. */
+  | 'SIDECAR_CONFIG_INVALID';
+
+export class SidecarError extends Error {
+  readonly code: SidecarErrorCode;
+  /** The errno of the syscall or netlink request that failed, when one did. */
+  readonly errno: number | undefined;
+
+  constructor(code: SidecarErrorCode, message: string, options?: { cause?: unknown; errno?: number }) {
+    super(message, options);
+    this.name = 'SidecarError';
+    this.code = code;
+    this.errno = options?.errno ?? errnoOf(options?.cause);
+  }
+}
+
+export function isSidecarError(err: unknown, code?: SidecarErrorCode): err is SidecarError {
+  return err instanceof SidecarError && (code === undefined || err.code === code);
+}
+
+/** Node's system errors carry a negative `errno` (uv), the addon's a positive one. */
+function errnoOf(cause: unknown): number | undefined {
+  const n = (cause as { errno?: unknown } | undefined)?.errno;
+  return typeof n === 'number' ? Math.abs(n) : undefined;
+}

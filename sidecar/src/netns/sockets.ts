@@ -1,0 +1,65 @@
+// Sockets that live in a sandbox and are served by this process's event loop: the DNS server's
+// UDP and TCP sockets at 127.0.0.11:53 (DESIGN.md, flow step 4). The socket is made by the
+// addon while inside (a TCP server would bind asynchronously, after the switch back), and the
+// fd is handed to Node, which serves it from the original namespace as any other socket.
+
+import dgram from 'node:dgram';
+import { closeSync } from 'node:fs';
+import net from 'node:net';
+import { SidecarError } from '../errors.js';
+import { native } from './native.js';
+import { type NetnsHandle, withNetns } from './netns.js';
+
+function open(kind: 'tcp' | 'udp', netns: string | NetnsHandle, address: string, port: number): number {
+  if (!net.isIP(address) || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new SidecarError('SIDECAR_INVALID_ARGUMENT', `not an IP literal and port: ${address} ${port}`);
+  }
+  const path = typeof netns === 'string' ? netns : netns.path;
+  return withNetns(netns, () => {
+    try {
+      return kind === 'tcp' ? native().tcpListen(address, port) : native().udpBind(address, port);
+    } catch (cause) {
+      const what = `${kind} ${address.includes(':') ? `[${address}]` : address}:${port} in ${path}`;
+      throw new SidecarError('SIDECAR_SOCKET', `cannot open ${what}: ${(cause as Error).message}`, { cause });
+    }
+  });
+}
+
+/** A net.Server listening on address:port inside the namespace, already listening when resolved. */
+export async function listenTcpIn(netns: string | NetnsHandle, address: string, port: number): Promise<net.Server> {
+  const fd = open('tcp', netns, address, port);
+  const server = net.createServer();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ fd }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (cause) {
+    server.close();
+    closeSync(fd);
+    throw new SidecarError('SIDECAR_SOCKET', `cannot serve the listener made in ${String(netns)}`, { cause });
+  }
+  return server;
+}
+
+/** A dgram socket bound to address:port inside the namespace, ready when resolved. */
+export async function bindUdpIn(netns: string | NetnsHandle, address: string, port: number): Promise<dgram.Socket> {
+  const fd = open('udp', netns, address, port);
+  const socket = dgram.createSocket(net.isIPv6(address) ? 'udp6' : 'udp4');
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind({ fd }, () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (cause) {
+    socket.close();
+    throw new SidecarError('SIDECAR_SOCKET', `cannot serve the socket made in ${String(netns)}`, { cause });
+  }
+  return socket;
+}
