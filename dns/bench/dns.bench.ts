@@ -43,6 +43,8 @@ interface Round {
   /** Server CPU per query at 20k QPS, µs: batching helps less when queries come one by one. */
   cpuUsAt20k: number;
   lost: number;
+  /** Cores busy with anything but the server during the full-speed run: dnsperf (about one) and the other tenants. */
+  rest: number;
 }
 
 /** Every process started, so that cleanup finds them whatever failed. */
@@ -152,6 +154,13 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / TICK;
 }
 
+/** CPU seconds the whole machine spent busy (proc(5): /proc/stat, every field but idle and iowait). */
+function machineBusy(): number {
+  const [, ...f] = readFileSync('/proc/stat', 'latin1').split('\n', 1)[0]!.trim().split(/\s+/);
+  const [user, nice, system, , , irq, softirq, steal] = f.map(Number) as number[];
+  return (user! + nice! + system! + irq! + softirq! + steal!) / TICK;
+}
+
 /** Runs dnsperf; its stdout goes to `out` (a file) or is returned. */
 async function dnsperf(args: string[], out?: string): Promise<string> {
   const fd = out ? openSync(out, 'w') : undefined;
@@ -184,8 +193,9 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
-async function throughput(c: Contender, queries: string): Promise<Pick<Round, 'qps' | 'qpsPerCpu'>> {
+async function throughput(c: Contender, queries: string): Promise<Pick<Round, 'qps' | 'qpsPerCpu' | 'rest'>> {
   const before = cpuSeconds(c.pid);
+  const busy = machineBusy();
   const out = await dnsperf([
     '-s',
     '127.0.0.1',
@@ -199,10 +209,11 @@ async function throughput(c: Contender, queries: string): Promise<Pick<Round, 'q
     '100',
   ]);
   const cpu = cpuSeconds(c.pid) - before;
-  return { qps: stat(out, 'Queries per second'), qpsPerCpu: stat(out, 'Queries completed') / cpu };
+  const rest = (machineBusy() - busy - cpu) / stat(out, 'Run time \\(s\\)');
+  return { qps: stat(out, 'Queries per second'), qpsPerCpu: stat(out, 'Queries completed') / cpu, rest };
 }
 
-async function latency(c: Contender, queries: string, dir: string): Promise<Omit<Round, 'qps' | 'qpsPerCpu'>> {
+async function latency(c: Contender, queries: string, dir: string): Promise<Omit<Round, 'qps' | 'qpsPerCpu' | 'rest'>> {
   const file = join(dir, `latency-${c.name}.txt`);
   const before = cpuSeconds(c.pid);
   const args = ['-s', '127.0.0.1', '-p', String(c.port), '-d', queries, '-l', String(LATENCY_SECONDS)];
@@ -242,7 +253,7 @@ async function main(dir: string): Promise<void> {
   const results = new Map<string, Round[]>(contenders.map((c) => [c.name, []]));
   for (let r = 0; r < ROUNDS; r++) {
     const order = contenders.map((_, i) => contenders[(i + r) % contenders.length]!);
-    const t = new Map<string, Pick<Round, 'qps' | 'qpsPerCpu'>>();
+    const t = new Map<string, Pick<Round, 'qps' | 'qpsPerCpu' | 'rest'>>();
     for (const c of order) t.set(c.name, await throughput(c, queries));
     for (const c of order) {
       const round = { ...t.get(c.name)!, ...(await latency(c, queries, dir)) };
@@ -250,7 +261,7 @@ async function main(dir: string): Promise<void> {
       console.log(
         `round ${r + 1} ${c.name.padEnd(10)} ${fmt(round.qps)} QPS  ${fmt(round.qpsPerCpu)} q/CPU-s  ` +
           `p50 ${round.p50.toFixed(0)} µs  p99 ${round.p99.toFixed(0)} µs  ` +
-          `${round.cpuUsAt20k.toFixed(1)} CPU-µs/q at 20k  lost ${round.lost}`,
+          `${round.cpuUsAt20k.toFixed(1)} CPU-µs/q at 20k  lost ${round.lost}  rest ${round.rest.toFixed(2)} cores`,
       );
     }
   }
@@ -258,7 +269,7 @@ async function main(dir: string): Promise<void> {
   const summary: Record<string, Record<keyof Round, number>> = {};
   console.log(`\nmedians over ${ROUNDS} rounds (spread: (max - min) / median)`);
   for (const [name, rounds] of results) {
-    const keys = ['qps', 'qpsPerCpu', 'p50', 'p99', 'cpuUsAt20k', 'lost'] as const;
+    const keys = ['qps', 'qpsPerCpu', 'p50', 'p99', 'cpuUsAt20k', 'lost', 'rest'] as const;
     summary[name] = Object.fromEntries(keys.map((k) => [k, median(rounds.map((x) => x[k]))])) as Record<
       keyof Round,
       number
@@ -271,7 +282,7 @@ async function main(dir: string): Promise<void> {
     console.log(
       `${name.padEnd(10)} ${fmt(s.qps)} QPS (±${spread('qps')})  ${fmt(s.qpsPerCpu)} q/CPU-s (±${spread('qpsPerCpu')})  ` +
         `p50 ${s.p50.toFixed(0)} µs (±${spread('p50')})  p99 ${s.p99.toFixed(0)} µs (±${spread('p99')})  ` +
-        `${s.cpuUsAt20k.toFixed(1)} CPU-µs/q at 20k`,
+        `${s.cpuUsAt20k.toFixed(1)} CPU-µs/q at 20k  rest ${s.rest.toFixed(2)} cores`,
     );
   }
   console.log(`load average after: ${readFileSync('/proc/loadavg', 'latin1').split(' ').slice(0, 3).join(' ')}`);
