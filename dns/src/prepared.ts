@@ -88,25 +88,41 @@ export function assemble(p: Prepared, packet: Buffer, q: RawQuery, limit: number
     ar = 0;
     tc = 0x0200;
   }
-  const out = Buffer.allocUnsafe(q.qEnd + bodyLen + opt);
-  packet.copy(out, 0, 0, q.qEnd);
+  const qEnd = q.qEnd;
+  const out = Buffer.allocUnsafe(qEnd + bodyLen + opt);
+  // Byte by byte: a header and question are a few dozen bytes, less than Buffer.copy's checks.
+  out[0] = packet[0]!;
+  out[1] = packet[1]!;
   // QR, opcode QUERY, AA=0 (not authoritative, as Docker's), RD and CD copied, RA=1.
-  out.writeUInt16BE(0x8080 | (q.flags & 0x0110) | tc | p.rcode, 2);
-  out.writeUInt16BE(an, 6);
-  out.writeUInt16BE(0, 8);
-  out.writeUInt16BE(ar + (opt ? 1 : 0), 10);
-  body.copy(out, q.qEnd, 0, bodyLen);
-  if (opt) writeOpt(out, q.qEnd + bodyLen, 0, q.dnssecOk);
+  const flags = 0x8080 | (q.flags & 0x0110) | tc | p.rcode;
+  out[2] = flags >> 8;
+  out[3] = flags & 0xff;
+  out[4] = 0;
+  out[5] = 1;
+  out[6] = an >> 8;
+  out[7] = an & 0xff;
+  out[8] = 0;
+  out[9] = 0;
+  const arcount = ar + (opt ? 1 : 0);
+  out[10] = arcount >> 8;
+  out[11] = arcount & 0xff;
+  for (let i = 12; i < qEnd; i++) out[i] = packet[i]!;
+  out.set(bodyLen === body.length ? body : body.subarray(0, bodyLen), qEnd);
+  if (opt) writeOpt(out, qEnd + bodyLen, 0, q.dnssecOk);
   return out;
 }
 
 /** An OPT record (RFC 6891 6.1.2): root owner, our UDP size, extended RCODE, version 0, DO. */
 export function writeOpt(out: Buffer, o: number, extRcode: number, dnssecOk: boolean): void {
   out[o] = 0;
-  out.writeUInt16BE(41, o + 1);
-  out.writeUInt16BE(OUR_UDP_SIZE, o + 3);
+  out[o + 1] = 0;
+  out[o + 2] = 41;
+  out[o + 3] = OUR_UDP_SIZE >> 8;
+  out[o + 4] = OUR_UDP_SIZE & 0xff;
   out[o + 5] = extRcode;
   out[o + 6] = 0;
-  out.writeUInt16BE(dnssecOk ? 0x8000 : 0, o + 7);
-  out.writeUInt16BE(0, o + 9);
+  out[o + 7] = dnssecOk ? 0x80 : 0;
+  out[o + 8] = 0;
+  out[o + 9] = 0;
+  out[o + 10] = 0;
 }

@@ -35,6 +35,11 @@ const MAX_NAME = 255;
 
 let scratch = Buffer.allocUnsafe(MAX_NAME);
 
+/** Buffer's own latin1 slicer: toString('latin1', ...) validates its arguments on every call. */
+type Latin1 = { latin1Slice(start: number, end: number): string };
+
+const u16 = (p: Buffer, o: number): number => (p[o]! << 8) | p[o + 1]!;
+
 export function readQuery(p: Buffer): RawQuery | Problem {
   // RFC 1035 4.1.1: a 12-byte header. Responses are dropped, never answered, so that two
   // servers cannot keep answering each other's errors.
@@ -70,30 +75,30 @@ export function readQuery(p: Buffer): RawQuery | Problem {
       const c = p[12 + i]!;
       scratch[i] = c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
     }
-    key = scratch.toString('latin1', 0, n);
+    key = (scratch as unknown as Latin1).latin1Slice(0, n);
   } else {
-    key = p.toString('latin1', 12, nameEnd);
+    key = (p as unknown as Latin1).latin1Slice(12, nameEnd);
   }
   const q: RawQuery = {
-    id: p.readUInt16BE(0),
-    flags: p.readUInt16BE(2),
+    id: u16(p, 0),
+    flags: u16(p, 2),
     key,
-    type: p.readUInt16BE(nameEnd + 1),
-    class: p.readUInt16BE(nameEnd + 3),
+    type: u16(p, nameEnd + 1),
+    class: u16(p, nameEnd + 3),
     qEnd,
     edns: false,
     udpSize: 512,
     dnssecOk: false,
     badVersion: false,
   };
-  const an = p.readUInt16BE(6);
-  const ns = p.readUInt16BE(8);
-  const ar = p.readUInt16BE(10);
+  const an = u16(p, 6);
+  const ns = u16(p, 8);
+  const ar = u16(p, 10);
   if (an === 0 && ns === 0 && ar === 0 && p.length === qEnd) return q;
   // The common EDNS query: one OPT record with the root name right after the question.
-  if (an === 0 && ns === 0 && ar === 1 && p.length >= qEnd + 11 && p[qEnd] === 0 && p.readUInt16BE(qEnd + 1) === 41) {
-    if (qEnd + 11 + p.readUInt16BE(qEnd + 9) === p.length) {
-      setOpt(q, p.readUInt16BE(qEnd + 3), p[qEnd + 6]!, p.readUInt16BE(qEnd + 7));
+  if (an === 0 && ns === 0 && ar === 1 && p.length >= qEnd + 11 && p[qEnd] === 0 && u16(p, qEnd + 1) === 41) {
+    if (qEnd + 11 + u16(p, qEnd + 9) === p.length) {
+      setOpt(q, u16(p, qEnd + 3), p[qEnd + 6]!, u16(p, qEnd + 7));
       return q;
     }
   }
