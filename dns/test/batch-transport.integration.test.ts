@@ -3,11 +3,15 @@
 import dgram from 'node:dgram';
 import { readdirSync } from 'node:fs';
 import { afterEach, expect, it } from 'vitest';
+import { DnsServer } from '../src/index.js';
 import { BatchTransportError, BatchUdpTransport } from '../src/transports/batch.js';
+import { Cleanup, digShort, testUpstream } from './net-helpers.js';
 
 const open: Array<{ close(): unknown }> = [];
+const cleanup = new Cleanup();
 afterEach(async () => {
   for (const o of open.splice(0)) await o.close();
+  await cleanup.run();
 });
 
 function transport(): BatchUdpTransport {
@@ -146,4 +150,22 @@ it('reports bind errors with codes', () => {
     expect.objectContaining({ code: 'DNS_BATCH_SOCKET', cause: expect.objectContaining({ code: 'EADDRINUSE' }) }),
   );
   expect(() => BatchUdpTransport.bind('localhost', 0)).toThrow(BatchTransportError);
+});
+
+it('carries the DnsServer: table answers in the batch, forwarded ones later', async () => {
+  const up = await testUpstream(cleanup, (q) => ({
+    type: 'response',
+    answers: [{ type: 'A', name: q.questions![0]!.name, ttl: 60, data: '192.0.2.7' }],
+  }));
+  const server = new DnsServer({ upstreams: [up.address], upstreamTimeout: 500 });
+  cleanup.add(() => server.close());
+  server.table.upsertEndpoint({ network: 'front', id: 'c1', name: 'web', addresses: ['10.0.0.2'] });
+  const udp = BatchUdpTransport.bind('127.0.0.1', 0);
+  const port = udp.port;
+  server.addSandbox('sb', { udp, networks: ['front'] });
+  await server.start();
+  expect(await digShort(port, '+notcp', 'web')).toEqual(['10.0.0.2']);
+  expect(await digShort(port, '+notcp', 'elsewhere.test')).toEqual(['192.0.2.7']);
+  expect(up.queries).toHaveLength(1);
+  expect(udp.stats()).toMatchObject({ received: 2, sent: 2, dropped: 0 });
 });
