@@ -87,6 +87,9 @@ export class Ipam {
       const id = e.key.slice(POOL.length);
       this.#pools.set(id, new Pool(id, JSON.parse(e.value) as PoolConfig));
     }
+    // The newest address of each pool (highest revision) was the last handed out: allocation
+    // continues after it, so a restart does not go back to reusing just-released addresses.
+    const newest = new Map<Pool, { revision: number; slot: number | bigint }>();
     for (const e of await this.#store.list(ADDR)) {
       const cut = e.key.lastIndexOf('/');
       const pool = this.#pools.get(e.key.slice(ADDR.length, cut));
@@ -94,7 +97,9 @@ export class Ipam {
       const slot = pool.slotOf(e.key.slice(cut + 1));
       pool.mark(slot);
       if (e.value) pool.bindMac(slot, parseMac(e.value));
+      if ((newest.get(pool)?.revision ?? -1) < e.revision) newest.set(pool, { revision: e.revision, slot });
     }
+    for (const [pool, { slot }] of newest) pool.resume(slot);
     for (const e of await this.#store.list(ID)) {
       const [kind, n] = e.key.slice(ID.length).split('/') as [IdKind, string];
       if (kind in this.#idRanges) this.#idAllocator(kind).take(Number(n) - this.#idRanges[kind][0]);

@@ -183,6 +183,11 @@ export class Pool {
     }
   }
 
+  /** Continues dynamic allocation after this slot. */
+  resume(slot: Slot): void {
+    this.#slots.resume(slot);
+  }
+
   /** Marks a slot taken without checks: for state loaded from the store and for conflicts. */
   mark(slot: Slot): void {
     this.#slots.take(slot);

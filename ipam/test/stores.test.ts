@@ -136,3 +136,17 @@ describe('file store', () => {
     await store.close();
   });
 });
+
+describe('restart', () => {
+  it('continues after the newest address, not from the start of the pool', async () => {
+    const store = new MemoryStore();
+    let ipam = new Ipam({ store });
+    await ipam.start();
+    const p = await ipam.requestPool({ subnet: '10.8.0.0/24' });
+    for (let i = 0; i < 5; i++) await ipam.requestAddress(p.id);
+    await ipam.releaseAddress(p.id, '10.8.0.2');
+    ipam = new Ipam({ store });
+    await ipam.start();
+    expect((await ipam.requestAddress(p.id)).address).toBe('10.8.0.7');
+  });
+});

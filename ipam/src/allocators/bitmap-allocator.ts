@@ -49,6 +49,10 @@ export class BitmapAllocator implements SlotAllocator<number> {
     return true;
   }
 
+  resume(slot: number): void {
+    this.#cursor = slot;
+  }
+
   unnext(slot: number): void {
     this.free(slot);
     if (this.#cursor === slot) this.#cursor = this.#previous;

@@ -34,6 +34,10 @@ export class SparseAllocator implements SlotAllocator<bigint> {
     return this.#taken.delete(slot);
   }
 
+  resume(slot: bigint): void {
+    this.#cursor = slot;
+  }
+
   unnext(slot: bigint): void {
     this.free(slot);
     if (this.#cursor === slot) this.#cursor = this.#previous;

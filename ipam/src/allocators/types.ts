@@ -12,6 +12,8 @@ export interface SlotAllocator<K extends number | bigint> {
   take(slot: K): boolean;
   /** Frees `slot`; false when it was free. */
   free(slot: K): boolean;
+  /** Continues `next` after this slot (the last one handed out, after a restart). */
+  resume(slot: K): void;
   /** Undoes `next`: frees the slot it handed out and, if nothing moved on since, its cursor. */
   unnext(slot: K): void;
   /** The taken slots, in ascending order. */
