@@ -1,2 +1,14 @@
 // For sibling packages and tests only: the pieces beneath the public surface.
+
+export { FirewallError, type FirewallErrorCode, isFirewallError } from './firewall/errors.js';
+export { type Exec, execIn } from './firewall/exec.js';
+export { MemoryFirewall } from './firewall/memory.js';
+export * as nftScript from './firewall/nft-script.js';
+export {
+  defaultOptions as defaultNftablesOptions,
+  NftablesFirewall,
+  type NftablesOptions,
+} from './firewall/nftables.js';
+export { FirewallState } from './firewall/state.js';
+export type { Firewall, FwHostPort, FwNetwork, FwPort, FwProto } from './firewall/types.js';
 export { type NativeNetns, native } from './netns/native.js';
