@@ -290,6 +290,9 @@ async function main(dir: string): Promise<void> {
   const dnsmasq = summary['dnsmasq']!;
   const transport = summary['transport']!;
   const round = (x: number) => Math.round(x);
+  // Within one round the two ran a few seconds apart: their ratio suffers less from drift.
+  const paired = results.get('cnmd')!.map((x, i) => x.qpsPerCpu / results.get('dnsmasq')![i]!.qpsPerCpu);
+  console.log(`cnmd / dnsmasq per CPU-second, round by round: ${paired.map((x) => x.toFixed(2)).join(' ')}`);
   console.log(
     JSON.stringify({
       bench: 'dns',
@@ -302,6 +305,7 @@ async function main(dir: string): Promise<void> {
       dnsmasq_p50_us: round(dnsmasq.p50),
       cnmd_p99_us: round(cnmd.p99),
       dnsmasq_p99_us: round(dnsmasq.p99),
+      ratio_per_cpu_min: Number(Math.min(...paired).toFixed(3)),
       transport_qps_per_cpu_s: round(transport.qpsPerCpu),
       transport_p50_us: round(transport.p50),
       rounds: ROUNDS,
