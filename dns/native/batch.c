@@ -127,7 +127,9 @@ static int send_batch(sock_t *s, int n) {
   while (done < m) {
     int k = sendmmsg(s->fd, sh->smsg + done, (unsigned)(m - done), MSG_DONTWAIT);
     if (k > 0) {
-      // sendmmsg(2): a short count means message done+k failed; the next call reports why.
+      // sendmmsg(2): "If an error occurs after at least one message has been sent, the call
+      // succeeds, and returns the number of messages sent. [...] The caller can retry the
+      // transmission, starting at the first failed message": the next call reports why.
       done += k;
       s->sent += k;
       continue;
