@@ -10,11 +10,13 @@ import { SidecarError } from '../errors.js';
 import { native } from './native.js';
 import { type NetnsHandle, withNetns } from './netns.js';
 
+const pathOf = (netns: string | NetnsHandle): string => (typeof netns === 'string' ? netns : netns.path);
+
 function open(kind: 'tcp' | 'udp', netns: string | NetnsHandle, address: string, port: number): number {
   if (!net.isIP(address) || !Number.isInteger(port) || port < 0 || port > 65535) {
     throw new SidecarError('SIDECAR_INVALID_ARGUMENT', `not an IP literal and port: ${address} ${port}`);
   }
-  const path = typeof netns === 'string' ? netns : netns.path;
+  const path = pathOf(netns);
   return withNetns(netns, () => {
     try {
       return kind === 'tcp' ? native().tcpListen(address, port) : native().udpBind(address, port);
@@ -40,7 +42,7 @@ export async function listenTcpIn(netns: string | NetnsHandle, address: string, 
   } catch (cause) {
     server.close();
     closeSync(fd);
-    throw new SidecarError('SIDECAR_SOCKET', `cannot serve the listener made in ${String(netns)}`, { cause });
+    throw new SidecarError('SIDECAR_SOCKET', `cannot serve the listener made in ${pathOf(netns)}`, { cause });
   }
   return server;
 }
@@ -59,7 +61,7 @@ export async function bindUdpIn(netns: string | NetnsHandle, address: string, po
     });
   } catch (cause) {
     socket.close();
-    throw new SidecarError('SIDECAR_SOCKET', `cannot serve the socket made in ${String(netns)}`, { cause });
+    throw new SidecarError('SIDECAR_SOCKET', `cannot serve the socket made in ${pathOf(netns)}`, { cause });
   }
   return socket;
 }

@@ -165,7 +165,7 @@ class IprouteLinks implements NetnsLinks {
 
   async addAddress(name: string, cidr: string): Promise<void> {
     const p = parsePrefix(cidr);
-    const extra = p.family === 6 ? ['nodad'] : [];
+    const extra = p.family === 6 ? ['nodad'] : p.length < 31 ? ['broadcast', '+'] : [];
     await this.#ip(['addr', 'add', cidr, 'dev', checkName(name), ...extra], 'SIDECAR_ADDRESS_EXISTS');
   }
 

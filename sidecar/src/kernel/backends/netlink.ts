@@ -42,6 +42,12 @@ const EXISTS: Record<Op, SidecarErrorCode> = {
 
 const CREATE = M.NLM_F_CREATE | M.NLM_F_EXCL;
 
+function broadcast(ip4: Buffer, length: number): Buffer {
+  const out = Buffer.alloc(4);
+  out.writeUInt32BE((ip4.readUInt32BE(0) | (2 ** (32 - length) - 1)) >>> 0);
+  return out;
+}
+
 /** The attributes every new link may have: name, MTU, MAC. */
 function linkAttrs(name: string, o: LinkOptions): Buffer[] {
   checkMtu(o.mtu);
@@ -207,6 +213,9 @@ class NetlinkLinks implements NetnsLinks {
       attr(M.IFA_LOCAL, p.bytes),
       attr(M.IFA_ADDRESS, p.bytes),
     ];
+    // The subnet's broadcast address, as Docker sets it (`ip addr` shows `brd`); none on /31
+    // and /32, which have no broadcast (RFC 3021).
+    if (v4 && p.length < 31) parts.push(attr(M.IFA_BROADCAST, broadcast(p.bytes, p.length)));
     const verb = type === M.RTM_NEWADDR ? 'add' : 'delete';
     await this.#req(type, flags, parts, 'address', `${verb} address ${cidr} on ${name}`);
   }

@@ -61,6 +61,7 @@ export const IFLA_VXLAN_LOCAL6 = 17;
 // include/uapi/linux/if_addr.h
 export const IFA_ADDRESS = 1;
 export const IFA_LOCAL = 2;
+export const IFA_BROADCAST = 4;
 /** No duplicate address detection: an IPv6 address is usable at once, not "tentative" for a second. */
 export const IFA_F_NODAD = 0x02;
 

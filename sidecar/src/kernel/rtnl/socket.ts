@@ -2,6 +2,7 @@
 // requests, waits for the ACK and joins multipart dumps. A netlink socket acts on the
 // namespace it was created in, so a sandbox's socket is created inside it (withNetns) and
 // then used from the original namespace like any other.
+import { constants } from 'node:os';
 import { createNetlink, type NetlinkSocket, Protocol } from 'netlink';
 import { SidecarError } from '../../errors.js';
 import { withNetns } from '../../netns/netns.js';
@@ -18,15 +19,8 @@ export class NetlinkRefusal extends Error {
   }
 }
 
-const names: Record<number, string> = {
-  1: 'EPERM',
-  2: 'ENOENT',
-  16: 'EBUSY',
-  17: 'EEXIST',
-  19: 'ENODEV',
-  22: 'EINVAL',
-};
-export const errnoName = (n: number): string => names[n] ?? `errno ${n}`;
+const names = new Map(Object.entries(constants.errno).map(([name, n]) => [n, name]));
+export const errnoName = (n: number): string => names.get(n) ?? `errno ${n}`;
 
 export class RtnlSocket {
   readonly #socket: NetlinkSocket;
