@@ -127,6 +127,8 @@ export function withNetns<T>(netns: string | NetnsHandle, fn: () => T): T {
       restore(origin);
     }
     if (typeof (result as { then?: unknown } | null)?.then === 'function') {
+      // Its settling is nobody's business now; keep a rejection from becoming unhandled.
+      (result as Promise<unknown>).then(undefined, () => {});
       throw new SidecarError('SIDECAR_NETNS_ASYNC', 'withNetns ran an async function: only its first tick was inside');
     }
     return result;
