@@ -77,7 +77,12 @@ describe('network elements', () => {
       'a plain network',
       {},
       false,
-      ['inet bridges "br-a"', 'inet samebr "br-a" . "br-a"', 'inet nat4 "br-a" . 10.1.0.0/24'],
+      [
+        'inet bridges "br-a"',
+        'inet samebr "br-a" . "br-a"',
+        'inet subnets4 "br-a" . 10.1.0.0/24',
+        'inet nat4 "br-a" . 10.1.0.0/24',
+      ],
     ],
     [
       'dual stack',
@@ -86,6 +91,8 @@ describe('network elements', () => {
       [
         'inet bridges "br-a"',
         'inet samebr "br-a" . "br-a"',
+        'inet subnets4 "br-a" . 10.1.0.0/24',
+        'inet subnets6 "br-a" . fd00:a::/64',
         'inet nat4 "br-a" . 10.1.0.0/24',
         'inet nat6 "br-a" . fd00:a::/64',
       ],
@@ -94,7 +101,13 @@ describe('network elements', () => {
       'internal: no masquerade',
       { internal: true, subnet6: 'fd00:a::/64' },
       false,
-      ['inet bridges "br-a"', 'inet samebr "br-a" . "br-a"', 'inet internal "br-a"'],
+      [
+        'inet bridges "br-a"',
+        'inet samebr "br-a" . "br-a"',
+        'inet subnets4 "br-a" . 10.1.0.0/24',
+        'inet subnets6 "br-a" . fd00:a::/64',
+        'inet internal "br-a"',
+      ],
     ],
     [
       'icc=false by addresses',
@@ -103,6 +116,8 @@ describe('network elements', () => {
       [
         'inet bridges "br-a"',
         'inet samebr "br-a" . "br-a"',
+        'inet subnets4 "br-a" . 10.1.0.0/24',
+        'inet subnets6 "br-a" . fd00:a::/64',
         'inet nat4 "br-a" . 10.1.0.0/24',
         'inet nat6 "br-a" . fd00:a::/64',
         'inet noicc "br-a"',
@@ -117,6 +132,7 @@ describe('network elements', () => {
       [
         'inet bridges "br-a"',
         'inet samebr "br-a" . "br-a"',
+        'inet subnets4 "br-a" . 10.1.0.0/24',
         'inet nat4 "br-a" . 10.1.0.0/24',
         'inet noicc "br-a"',
         'bridge noicc "br-a"',
@@ -148,6 +164,7 @@ describe('transactions', () => {
     expect(addElements([...networkElements(n, { bridgeMeta: true }), portElements(p)])).toEqual([
       'add element inet cnmd bridges { "br-a" }',
       'add element inet cnmd samebr { "br-a" . "br-a" }',
+      'add element inet cnmd subnets4 { "br-a" . 10.1.0.0/24 }',
       'add element inet cnmd nat4 { "br-a" . 10.1.0.0/24 }',
       'add element inet cnmd noicc { "br-a" }',
       'add element bridge cnmd noicc { "br-a" }',

@@ -8,10 +8,11 @@
 //
 //   table inet cnmd                 filter and NAT, IPv4 and IPv6 (inet NAT: Linux 5.2)
 //     set bridges    ifname            every cnmd bridge
-//     set samebr     ifname . ifname   "br" . "br": routed inside one network (hairpin)
+//     set samebr     ifname . ifname   "br" . "br": inside one network
 //     set internal   ifname            --internal networks
 //     set noicc      ifname            icc=false networks
 //     set nat4/nat6  ifname . prefix   the bridge and subnet of networks that masquerade out
+//     set subnets4/subnets6 ifname . prefix   the bridge and subnet of every network
 //     map ports4/ports6       proto . host address . host port : address . port
 //     map ports4any/ports6any proto . host port : address . port   (published on all addresses)
 //     chain raw          prerouting, raw      drop 127.0.0.0/8 arriving on a bridge
@@ -50,6 +51,8 @@ const SETS: Record<string, string> = {
   noicc: 'type ifname;',
   nat4: 'type ifname . ipv4_addr; flags interval;',
   nat6: 'type ifname . ipv6_addr; flags interval;',
+  subnets4: 'type ifname . ipv4_addr; flags interval;',
+  subnets6: 'type ifname . ipv6_addr; flags interval;',
 };
 
 const MAPS: Record<string, string> = {
@@ -71,8 +74,8 @@ const CHAINS: [name: string, hook: string | undefined, rules: string[]][] = [
   ],
   [
     // libnetwork's FORWARD rules (its nftables layout, moby integration/network/bridge/
-    // nftablesdoc): return traffic first; inside one network (a routed hairpin) only icc
-    // decides; --internal drops everything crossing its bridge; into a network only what a
+    // nftablesdoc): return traffic first; inside one network (a routed hairpin, or bridged
+    // frames when br_netfilter hands them to this hook) only icc decides; --internal drops everything crossing its bridge; into a network only what a
     // published port DNATed (from anywhere, other networks too, as in Docker); anything else
     // into a bridge is dropped: other networks (DOCKER-ISOLATION) and unpublished ports.
     // Out of a (non-internal) network everything goes: the policy is accept.
@@ -108,14 +111,17 @@ const CHAINS: [name: string, hook: string | undefined, rules: string[]][] = [
     //    container's reply has nowhere to go (Docker: "MASQUERADE FROM HOST").
     // 2. Hairpin: a container to a port published by its own network comes back into the
     //    bridge; without masquerade the peer would answer directly, from an address the
-    //    client never spoke to.
+    //    client never spoke to. Matched by the outgoing bridge and the source subnet, not by
+    //    the incoming interface: with br_netfilter the kernel bridges a packet DNATed back to
+    //    its own bridge and runs postrouting with no input device (br_netfilter_hooks.c).
     // 3. libnetwork's `-s subnet ! -o bridge -j MASQUERADE`, keyed by the bridge a packet
     //    came in on, for networks that are not internal.
     'postrouting',
     'type nat hook postrouting priority srcnat; policy accept;',
     [
       'oifname @bridges ip saddr 127.0.0.0/8 masquerade',
-      'ct status dnat iifname . oifname @samebr masquerade',
+      'ct status dnat oifname . ip saddr @subnets4 masquerade',
+      'ct status dnat oifname . ip6 saddr @subnets6 masquerade',
       'iifname . oifname != @samebr iifname . ip saddr @nat4 masquerade',
       'iifname . oifname != @samebr iifname . ip6 saddr @nat6 masquerade',
     ],
@@ -169,7 +175,8 @@ export function skeleton(o: ScriptOptions): string[] {
 export function networkElements(n: NetEntry, o: ScriptOptions): Element[] {
   const br = q(n.spec.bridge);
   const el = (set: string, key: string, family: Element['family'] = 'inet'): Element => ({ family, set, key });
-  const out = [el('bridges', br), el('samebr', `${br} . ${br}`)];
+  const out = [el('bridges', br), el('samebr', `${br} . ${br}`), el('subnets4', `${br} . ${formatCidr(n.v4)}`)];
+  if (n.v6) out.push(el('subnets6', `${br} . ${formatCidr(n.v6)}`));
   if (n.spec.internal) out.push(el('internal', br));
   else {
     out.push(el('nat4', `${br} . ${formatCidr(n.v4)}`));
