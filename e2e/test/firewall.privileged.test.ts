@@ -134,6 +134,9 @@ describe.each([
     await fw.publish(udp5353);
     await fw.publish(tcp8080v6);
 
+    // A published port is reached through the host, never at the container's own address
+    // (Docker's "DROP DIRECT ACCESS"), though the internet has a route to it.
+    expect(await lab.probe(lab.inet, 'tcp', '10.1.0.2', 80, BLOCKED)).toBe('');
     // From outside the client keeps its address, as with Docker.
     expect(await lab.probe(lab.inet, 'tcp', HOST, 8080)).toBe(PEER);
     expect(await lab.probe(lab.inet, 'udp', HOST, 5353)).toBe(PEER);

@@ -1,5 +1,6 @@
 // The firewall's checks and transactions without a kernel: the nftables firewall with a
 // recording `exec`, and the memory firewall, refuse the same things with the same codes.
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { describe, expect, it } from 'vitest';
 import { type FirewallErrorCode, isFirewallError } from '../src/firewall/errors.js';
 import type { Exec } from '../src/firewall/exec.js';
@@ -37,12 +38,14 @@ async function codeOf(p: Promise<unknown>): Promise<FirewallErrorCode | 'none'> 
   }
 }
 
-/** An exec that records every call and can be told to fail the next nft. */
+/** An exec that records every call and can be told to fail the next nft, or sysctl. */
 function recorder() {
   const calls: { cmd: string; args: string[]; input?: string }[] = [];
   let failNext = false;
+  let failSysctl = false;
   const exec: Exec = async (cmd, args, input) => {
     calls.push({ cmd, args, input });
+    if (cmd === 'sysctl' && failSysctl) throw new Error('sysctl: cannot stat /proc/sys/net/ipv4/conf/br-a');
     if (cmd === 'nft' && args[0] === '-c') throw new Error('Operation not supported'); // no meta ibrname
     if (cmd === 'nft' && failNext) {
       failNext = false;
@@ -54,6 +57,9 @@ function recorder() {
     calls,
     exec,
     fail: () => (failNext = true),
+    failSysctl: (on: boolean) => {
+      failSysctl = on;
+    },
     nft: () => calls.filter((c) => c.cmd === 'nft' && c.args[0] === '-f'),
   };
 }
@@ -240,6 +246,58 @@ describe('nftables firewall: transactions', () => {
     const last = r.nft().at(-1)?.input ?? '';
     expect(last).toBe('add table inet cnmd\ndelete table inet cnmd\nadd table bridge cnmd\ndelete table bridge cnmd\n');
     expect(r.nft()).toHaveLength(2);
+  });
+});
+
+describe('nftables firewall: restarts and missing bridges', () => {
+  it('start rebuilds tables that another version left with other set types', async () => {
+    const r = recorder();
+    const fw = new NftablesFirewall({ exec: r.exec, bridgeMeta: true });
+    r.fail();
+    await fw.start();
+    const [first, second] = r.nft().map((c) => c.input ?? '');
+    expect(first?.startsWith('add table inet cnmd\nadd set')).toBe(true);
+    expect(second?.startsWith('add table inet cnmd\ndelete table inet cnmd\n')).toBe(true);
+  });
+
+  it('publish on a bridge whose route_localnet cannot be set changes nothing', async () => {
+    const r = recorder();
+    const fw = new NftablesFirewall({ exec: r.exec, bridgeMeta: true });
+    await fw.addNetwork(A);
+    const sent = r.nft().length;
+    r.failSysctl(true);
+    await expect(fw.publish(port())).rejects.toMatchObject({ code: 'SIDECAR_SYSCTL' });
+    expect(r.nft().length).toBe(sent);
+    expect(fw.ports()).toEqual([]);
+  });
+
+  it('reconcile puts the rules in force first, then reports the bridge it could not set', async () => {
+    const r = recorder();
+    const fw = new NftablesFirewall({ exec: r.exec, bridgeMeta: true });
+    r.failSysctl(true);
+    await expect(fw.reconcile([A], [port()])).rejects.toMatchObject({ code: 'SIDECAR_SYSCTL' });
+    expect(fw.ports()).toHaveLength(1);
+    expect(r.nft().at(-1)?.input).toContain('add element inet cnmd ports4any { tcp . 8080 : 10.1.0.2 . 80 }');
+  });
+
+  it('publishes each transaction on cnmd:sidecar:firewall', async () => {
+    const seen: unknown[] = [];
+    const onEvent = (m: unknown) => seen.push(m);
+    subscribe('cnmd:sidecar:firewall', onEvent);
+    try {
+      const r = recorder();
+      const fw = new NftablesFirewall({ exec: r.exec, bridgeMeta: true });
+      await fw.addNetwork(A);
+      r.fail();
+      await fw.publish(port()).catch(() => {});
+    } finally {
+      unsubscribe('cnmd:sidecar:firewall', onEvent);
+    }
+    expect(seen).toMatchObject([
+      { op: 'start', error: undefined },
+      { op: 'addNetwork', lines: 6, error: undefined },
+      { op: 'publish', lines: 1, error: 'SIDECAR_NFT' },
+    ]);
   });
 });
 

@@ -1,6 +1,7 @@
 // The Firewall over nftables: each change is one script, one `nft -f -` transaction; the
 // state (state.ts) is updated only once the kernel took it, so a refused change changes
 // nothing anywhere. Calls are serialised: a check and its transaction are never interleaved.
+import { type FirewallTransactionEvent, transactionChannel } from './diagnostics.js';
 import { FirewallError } from './errors.js';
 import { type Exec, execIn } from './exec.js';
 import {
@@ -57,7 +58,7 @@ export class NftablesFirewall implements Firewall {
       const o = await this.#start();
       const e = this.#state.planNetwork(n);
       if (!e) return;
-      await this.#nft(script(addElements(networkElements(e, o))));
+      await this.#nft('addNetwork', script(addElements(networkElements(e, o))));
       this.#state.commitNetwork(e);
     });
   }
@@ -68,7 +69,7 @@ export class NftablesFirewall implements Firewall {
       if (!e) return;
       const o = await this.#start();
       const ports = this.#state.portsOf(name);
-      await this.#nft(script(deleteElements([...ports.map(portElements), ...networkElements(e, o)])));
+      await this.#nft('removeNetwork', script(deleteElements([...ports.map(portElements), ...networkElements(e, o)])));
       this.#state.dropNetwork(name);
     });
   }
@@ -78,7 +79,7 @@ export class NftablesFirewall implements Firewall {
       await this.#start();
       const e = this.#state.planPublish(p);
       await this.#localnet([e]);
-      await this.#nft(script(addElements([portElements(e)])));
+      await this.#nft('publish', script(addElements([portElements(e)])));
       this.#state.commitPort(e);
     });
   }
@@ -92,7 +93,7 @@ export class NftablesFirewall implements Firewall {
       const e = this.#state.findPort(p);
       if (!e) return;
       await this.#start();
-      await this.#nft(script(deleteElements([portElements(e)])));
+      await this.#nft('unpublish', script(deleteElements([portElements(e)])));
       this.#state.dropPort(e);
     });
   }
@@ -101,10 +102,12 @@ export class NftablesFirewall implements Firewall {
     return this.#serial(async () => {
       const want = FirewallState.of(nets, ports);
       const o = await this.#probe();
-      await this.#localnet(want.ports());
-      await this.#nft(replaceScript(o, want.networks(), want.ports()));
+      await this.#nft('reconcile', replaceScript(o, want.networks(), want.ports()));
       this.#state = want;
       this.#started = true;
+      // After the transaction, unlike publish: the rules converge even if a bridge is missing
+      // (its route_localnet then fails, and says so, once the rest is in force).
+      await this.#localnet(want.ports());
     });
   }
 
@@ -133,7 +136,7 @@ export class NftablesFirewall implements Firewall {
   }
 
   async #reset(): Promise<void> {
-    await this.#nft(script(dropTables()));
+    await this.#nft('reset', script(dropTables()));
     this.#state.clear();
     this.#started = false;
   }
@@ -142,11 +145,11 @@ export class NftablesFirewall implements Firewall {
     const o = await this.#probe();
     if (!this.#started) {
       try {
-        await this.#nft(script(skeleton(o)));
+        await this.#nft('start', script(skeleton(o)));
       } catch (err) {
         // Tables left by another version of cnmd, with sets of other types: start afresh
         // (reconcile, which follows a start, puts back what the state knows).
-        await this.#nft(script([...dropTables(), ...skeleton(o)])).catch(() => Promise.reject(err));
+        await this.#nft('start', script([...dropTables(), ...skeleton(o)])).catch(() => Promise.reject(err));
       }
       this.#started = true;
     }
@@ -168,18 +171,34 @@ export class NftablesFirewall implements Firewall {
    * the kernel otherwise refuses to route a packet from 127.0.0.1 out of it (a "martian"). */
   async #localnet(ports: PortEntry[]): Promise<void> {
     const bridges = new Set(ports.filter((p) => p.family === 4).map((p) => p.spec.bridge));
+    const failed: string[] = [];
+    let cause: unknown;
     for (const br of bridges) {
       // The slash form keeps a dot in a bridge name from being read as a separator (sysctl(8)).
-      await this.#exec('sysctl', ['-q', '-w', `net/ipv4/conf/${br}/route_localnet=1`]).catch((cause) => {
-        throw new FirewallError('SIDECAR_SYSCTL', `route_localnet of ${br}: ${(cause as Error).message}`, { cause });
+      await this.#exec('sysctl', ['-q', '-w', `net/ipv4/conf/${br}/route_localnet=1`]).catch((err) => {
+        failed.push(`${br}: ${(err as Error).message}`);
+        cause ??= err;
       });
+    }
+    if (failed.length > 0) {
+      throw new FirewallError('SIDECAR_SYSCTL', `route_localnet of ${failed.join('; ')}`, { cause });
     }
   }
 
-  async #nft(text: string): Promise<void> {
-    await this.#exec('nft', ['-f', '-'], text).catch((cause) => {
+  async #nft(op: FirewallTransactionEvent['op'], text: string): Promise<void> {
+    const t0 = performance.now();
+    let error: string | undefined;
+    try {
+      await this.#exec('nft', ['-f', '-'], text);
+    } catch (cause) {
+      error = 'SIDECAR_NFT';
       throw new FirewallError('SIDECAR_NFT', `nft refused the transaction: ${(cause as Error).message}`, { cause });
-    });
+    } finally {
+      if (transactionChannel.hasSubscribers) {
+        const lines = text.split('\n').length - 1;
+        transactionChannel.publish({ op, lines, ms: performance.now() - t0, error } satisfies FirewallTransactionEvent);
+      }
+    }
   }
 
   #serial<T>(fn: () => Promise<T>, whenClosed = false): Promise<T> {

@@ -56,7 +56,9 @@ export interface Firewall extends AsyncDisposable {
   checkPorts(ports: FwHostPort[]): Promise<void>;
   /** Removes the published host port (proto, host address, host port); unknown is ignored. */
   unpublish(p: FwPort): Promise<void>;
-  /** Makes the kernel's cnmd tables hold exactly these networks and ports (one transaction). */
+  /** Makes the kernel's cnmd tables hold exactly these networks and ports (one transaction).
+   * A bridge whose route_localnet cannot be set (it does not exist yet) gives
+   * SIDECAR_SYSCTL after the rules are in force; publish checks that first and changes nothing. */
   reconcile(nets: FwNetwork[], ports: FwPort[]): Promise<void>;
   /** Removes everything cnmd added; the firewall may be started again. */
   reset(): Promise<void>;
