@@ -209,6 +209,9 @@ async function throughput(c: Contender, queries: string): Promise<Pick<Round, 'q
     '100',
   ]);
   const cpu = cpuSeconds(c.pid) - before;
+  // A server that answered errors (REFUSED is cheap) would win for nothing: all must be NOERROR.
+  const codes = /Response codes:\s+(.*)/.exec(out)?.[1] ?? '';
+  if (!/^NOERROR \d+ \(100\.00%\)$/.test(codes.trim())) throw new Error(`${c.name} answered ${codes}`);
   const rest = (machineBusy() - busy - cpu) / stat(out, 'Run time \\(s\\)');
   return { qps: stat(out, 'Queries per second'), qpsPerCpu: stat(out, 'Queries completed') / cpu, rest };
 }
