@@ -2,6 +2,7 @@
 // are recognisable, and removed when the test ends, pass or fail.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
 
 const exec = promisify(execFile);
@@ -44,8 +45,10 @@ export class Netns {
   async remove(): Promise<void> {
     if (this.#removed) return;
     this.#removed = true;
-    // Deleting the namespace takes its links with it (a veth's peer goes too).
+    // Deleting the namespace takes its links with it (a veth's peer goes too); its
+    // /etc/netns entry (a resolv.conf the daemon wrote) is not the kernel's: remove it too.
     await run('ip', ['netns', 'delete', this.name]);
+    await rm(`/etc/netns/${this.name}`, { recursive: true, force: true });
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

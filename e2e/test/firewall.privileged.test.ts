@@ -127,7 +127,7 @@ describe.each([
 
   test('published TCP and UDP ports answer the internet, the host on 127.0.0.1, and the same bridge (hairpin)', async () => {
     await using lab = await Lab.create({ brNetfilter });
-    const { s2 } = await networkA(lab);
+    const { s1, s2 } = await networkA(lab);
     const fw = lab.firewall();
     await fw.addNetwork(A);
     await fw.publish(tcp8080);
@@ -151,6 +151,12 @@ describe.each([
     expect(await lab.probe(s2, 'udp', HOST, 5353)).toBe('10.1.0.1');
     expect(await lab.probe(s2, 'tcp', '10.1.0.1', 8080)).toBe('10.1.0.1');
     expect(await lab.probe(s2, 'tcp', HOST6, 8080)).toBe('fd00:a::1');
+    // The container itself, through its own published port: the endpoint code sets the
+    // hairpin flag on its bridge port (veth0 here), needed when br_netfilter bridges the
+    // DNATed packet straight back out of the port it came in on.
+    await lab.host.exec('ip', ['link', 'set', 'veth0', 'type', 'bridge_slave', 'hairpin', 'on']);
+    expect(await lab.probe(s1, 'tcp', HOST, 8080)).toBe('10.1.0.1');
+    expect(await lab.probe(s1, 'udp', HOST, 5353)).toBe('10.1.0.1');
     // Unpublished: gone from everywhere.
     await fw.unpublish(tcp8080);
     expect(await lab.probe(lab.inet, 'tcp', HOST, 8080, BLOCKED)).toBe('');

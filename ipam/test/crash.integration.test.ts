@@ -23,22 +23,30 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** Runs the child until `killAfter` acknowledgements, kills it with SIGKILL, returns what it acknowledged. */
+/**
+ * Runs the child, kills it with SIGKILL once it has acknowledged `killAfter` changes, and
+ * returns every line it printed before it died: it keeps working until the signal lands, and
+ * a release it started (its "r" line) may have landed unseen otherwise.
+ */
 async function burst(path: string, killAfter: number): Promise<string[]> {
   const proc = spawn(process.execPath, [child, path, SUBNET], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise((resolve) => proc.once('exit', resolve));
-  const acks: string[] = [];
+  const lines: string[] = [];
+  let killed = false;
   try {
     for await (const line of createInterface({ input: proc.stdout })) {
       if (line === 'ready') continue;
-      acks.push(line);
-      if (acks.length >= killAfter) break;
+      lines.push(line);
+      if (!killed && lines.length >= killAfter) {
+        proc.kill('SIGKILL');
+        killed = true;
+      }
     }
   } finally {
     proc.kill('SIGKILL');
     await exited; // reaped: its lock is now stale
   }
-  return acks;
+  return lines;
 }
 
 it('keeps every acknowledged change across SIGKILL at random moments', async () => {

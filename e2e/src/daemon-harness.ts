@@ -1,0 +1,161 @@
+// A simulated host for daemon tests: its own network namespace with the cnmd daemon running
+// inside, a state dir and socket in a temp dir, and the CLI to talk to it. Everything it made
+// goes with close(): the daemon, the namespace (and the bridges, veths and rules in it), the
+// temp dir, and the /etc/netns entries of the sandboxes it was given.
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Netns } from './netns.js';
+
+const CNMD = fileURLToPath(new URL('../../sidecar/bin/cnmd.js', import.meta.url));
+
+export interface CliResult {
+  code: number;
+  out: string;
+  err: string;
+}
+
+export class TestHost {
+  readonly ns: Netns;
+  readonly dir: string;
+  #daemon: ChildProcess | undefined;
+  #log = '';
+  readonly #extra: string[];
+
+  private constructor(ns: Netns, dir: string, extra: string[]) {
+    this.ns = ns;
+    this.dir = dir;
+    this.#extra = extra;
+  }
+
+  /** A host namespace with a running daemon. `upstreams` are its DNS upstreams (default none). */
+  static async start(opts: { upstreams?: string[]; args?: string[] } = {}): Promise<TestHost> {
+    const ns = await Netns.create('cnmd-h');
+    const dir = await mkdtemp(join(tmpdir(), 'cnmd-host-'));
+    // The host's resolv.conf as the daemon sees it: only the test's own upstreams, never the machine's.
+    await writeFile(
+      join(dir, 'resolv.conf'),
+      `search cnmd.test\noptions ndots:0\n${(opts.upstreams ?? []).map((u) => `nameserver ${u}\n`).join('')}`,
+    );
+    const extra = [...(opts.args ?? [])];
+    for (const u of opts.upstreams ?? ['127.0.0.1:1']) extra.push('--dns-upstream', u);
+    const host = new TestHost(ns, dir, extra);
+    try {
+      await host.startDaemon();
+    } catch (err) {
+      await host.close();
+      throw err;
+    }
+    return host;
+  }
+
+  /**
+   * A namespace playing "the internet": joined to the host by a veth, with TEST-NET addresses
+   * (host 203.0.113.1, internet 203.0.113.2). Nothing in it routes anywhere else.
+   */
+  async uplink(): Promise<Netns> {
+    if (this.#inet) return this.#inet;
+    const inet = await Netns.create('cnmd-inet');
+    this.#inet = inet;
+    await this.ns.exec('ip', ['link', 'add', 'uplink0', 'type', 'veth', 'peer', 'name', 'wan0', 'netns', inet.name]);
+    await this.ns.exec('ip', ['addr', 'add', '203.0.113.1/24', 'dev', 'uplink0']);
+    await this.ns.exec('ip', ['link', 'set', 'uplink0', 'up']);
+    await inet.exec('ip', ['addr', 'add', '203.0.113.2/24', 'dev', 'wan0']);
+    await inet.exec('ip', ['link', 'set', 'wan0', 'up']);
+    return inet;
+  }
+
+  #inet: Netns | undefined;
+
+  get socket(): string {
+    return join(this.dir, 'cnmd.sock');
+  }
+
+  get log(): string {
+    return this.#log;
+  }
+
+  async startDaemon(): Promise<void> {
+    const args = [
+      'netns',
+      'exec',
+      this.ns.name,
+      process.execPath,
+      CNMD,
+      'daemon',
+      '--state-dir',
+      join(this.dir, 'state'),
+      '--socket',
+      this.socket,
+      '--resolv-conf',
+      join(this.dir, 'resolv.conf'),
+      ...this.#extra,
+    ];
+    // `ip netns exec` execs node in place: the child's pid is the daemon's.
+    const proc = spawn('ip', args, { stdio: ['ignore', 'inherit', 'pipe'] });
+    this.#daemon = proc;
+    proc.stderr?.on('data', (d: Buffer) => {
+      this.#log += d.toString();
+    });
+    const exited = new Promise<never>((_, reject) =>
+      proc.once('exit', (code) => reject(new Error(`the daemon exited (${code}): ${this.#log}`))),
+    );
+    for (let i = 0; i < 200; i++) {
+      const r = await Promise.race([this.cli('network', 'ls', '--json'), exited]);
+      if (r.code === 0) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`the daemon did not come up: ${this.#log}`);
+  }
+
+  /** SIGKILL, as a crash: nothing of the daemon's own cleanup runs. */
+  async kill9(): Promise<void> {
+    await this.#stop('SIGKILL');
+  }
+
+  async stopDaemon(): Promise<void> {
+    await this.#stop('SIGTERM');
+  }
+
+  async #stop(signal: NodeJS.Signals): Promise<void> {
+    const p = this.#daemon;
+    this.#daemon = undefined;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const gone = new Promise((resolve) => p.once('exit', resolve));
+    p.kill(signal);
+    await gone;
+  }
+
+  /** Runs `cnmd ARGS --socket <this host's>`. */
+  cli(...args: string[]): Promise<CliResult> {
+    return new Promise((resolve) => {
+      execFile(process.execPath, [CNMD, ...args, '--socket', this.socket], (err, out, errOut) => {
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out, err: errOut });
+      });
+    });
+  }
+
+  /** Runs the CLI and returns its output, failing with its error when it fails. */
+  async ok(...args: string[]): Promise<string> {
+    const r = await this.cli(...args);
+    if (r.code !== 0) throw new Error(`cnmd ${args.join(' ')} failed (${r.code}): ${r.err}`);
+    return r.out;
+  }
+
+  async json<T = unknown>(...args: string[]): Promise<T> {
+    return JSON.parse(await this.ok(...args, '--json')) as T;
+  }
+
+  async close(): Promise<void> {
+    await this.#stop('SIGTERM').catch(() => {});
+    await this.#inet?.remove().catch(() => {});
+    await this.ns.remove().catch(() => {});
+    await rm(this.dir, { recursive: true, force: true });
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

@@ -1,0 +1,166 @@
+// npm run bench -w @cnmd/sidecar: attaches then detaches 1,000 sandboxes through a running
+// daemon in a simulated host namespace, and prints attach/detach latency (p50/p99, as the CLI
+// sees it over the admin socket), the daemon's RSS and open fds at 1,000 sandboxes and after
+// detaching all, and what leaked. Beside it, the same endpoint made by hand with `ip` commands
+// (what a script or CNI-style plugin does per container), timed in the same run.
+// Run as root. Everything lives in namespaces made here and is removed at the end.
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { ApiClient } from '../src/api/client.js';
+
+const exec = promisify(execFile);
+const N = Number(process.env.CNMD_BENCH_SANDBOXES ?? 1000);
+const PEER_N = Math.min(N, 100);
+const tag = `cnmd-b${randomBytes(3).toString('hex')}`;
+const hostNs = `${tag}-h`;
+const cnmd = fileURLToPath(new URL('../../bin/cnmd.js', import.meta.url));
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return Math.round(s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]! * 100) / 100;
+};
+
+async function ip(...args: string[]): Promise<string> {
+  return (await exec('ip', args)).stdout;
+}
+
+async function daemonStats(pid: number): Promise<{ rssKiB: number; fds: number }> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);
+  return { rssKiB, fds: (await readdir(`/proc/${pid}/fd`)).length };
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'cnmd-bench-'));
+const sandboxes = Array.from({ length: N }, (_, i) => `${tag}-${i}`);
+let daemon: ChildProcess | undefined;
+try {
+  await ip('netns', 'add', hostNs);
+  await writeFile(join(dir, 'resolv.conf'), 'options ndots:0\n');
+  daemon = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      hostNs,
+      process.execPath,
+      cnmd,
+      'daemon',
+      '--state-dir',
+      dir,
+      '--socket',
+      join(dir, 'sock'),
+      '--resolv-conf',
+      join(dir, 'resolv.conf'),
+      '--dns-upstream',
+      '127.0.0.1:1',
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  const api = new ApiClient(join(dir, 'sock'));
+  for (let i = 0; ; i++) {
+    try {
+      await api.call('GET', '/health');
+      break;
+    } catch (err) {
+      if (i > 200) throw err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  for (const s of sandboxes) await ip('netns', 'add', s);
+  await api.call('POST', '/networks', { name: 'bench', subnet: '10.200.0.0/16' });
+  const pid = daemon.pid!;
+  global.gc?.();
+  const base = await daemonStats(pid);
+
+  const attach: number[] = [];
+  for (const [i, s] of sandboxes.entries()) {
+    const t = performance.now();
+    await api.call('POST', '/endpoints', { sandbox: s, network: 'bench', name: `c${i}` });
+    attach.push(performance.now() - t);
+  }
+  const at1000 = await daemonStats(pid);
+  const detach: number[] = [];
+  for (const s of sandboxes) {
+    const t = performance.now();
+    await api.call('DELETE', `/endpoints?sandbox=${s}`);
+    detach.push(performance.now() - t);
+  }
+  const after = await daemonStats(pid);
+  await api.call('DELETE', '/networks/bench');
+  const leftover = (await ip('-n', hostNs, '-o', 'link')).split('\n').filter((l) => /vcn|cnmd-/.test(l)).length;
+  let leftInSandboxes = 0;
+  for (const s of sandboxes.slice(0, 50)) if ((await ip('-n', s, '-o', 'link')).includes('eth0')) leftInSandboxes++;
+
+  // The peer: the same endpoint made with `ip` processes, as a script would.
+  await ip('-n', hostNs, 'link', 'add', 'peerbr', 'type', 'bridge');
+  await ip('-n', hostNs, 'link', 'set', 'peerbr', 'up');
+  const byHand: number[] = [];
+  for (const [i, s] of sandboxes.slice(0, PEER_N).entries()) {
+    const t = performance.now();
+    const v = `vp${i}`;
+    await ip(
+      '-n',
+      hostNs,
+      'link',
+      'add',
+      v,
+      'master',
+      'peerbr',
+      'up',
+      'type',
+      'veth',
+      'peer',
+      'name',
+      'eth0',
+      'netns',
+      s,
+    );
+    await ip('-n', s, 'addr', 'add', `10.201.${i >> 8}.${(i & 255) + 2}/16`, 'dev', 'eth0');
+    await ip('-n', s, 'link', 'set', 'eth0', 'up');
+    await ip('-n', s, 'link', 'set', 'lo', 'up');
+    await ip('-n', s, 'route', 'add', 'default', 'via', '10.201.0.1');
+    byHand.push(performance.now() - t);
+  }
+
+  const result = {
+    bench: 'attach',
+    sandboxes: N,
+    attach_p50_ms: pct(attach, 50),
+    attach_p99_ms: pct(attach, 99),
+    detach_p50_ms: pct(detach, 50),
+    detach_p99_ms: pct(detach, 99),
+    rss_mb_at_1000: Math.round(at1000.rssKiB / 102.4) / 10,
+    rss_kib_per_sandbox: Math.round((at1000.rssKiB - base.rssKiB) / N),
+    fds_at_1000: at1000.fds,
+    rss_mb_after_detach: Math.round(after.rssKiB / 102.4) / 10,
+    fds_after_detach: after.fds,
+    leaked_links: leftover + leftInSandboxes,
+    leaked_fds: after.fds - base.fds,
+    by_hand_ip_p50_ms: pct(byHand, 50),
+  };
+  console.log(
+    `attach   p50 ${result.attach_p50_ms} ms  p99 ${result.attach_p99_ms} ms   (by hand with ip: p50 ${result.by_hand_ip_p50_ms} ms, no DNS)`,
+  );
+  console.log(`detach   p50 ${result.detach_p50_ms} ms  p99 ${result.detach_p99_ms} ms`);
+  console.log(
+    `daemon at ${N}: RSS ${result.rss_mb_at_1000} MB (${result.rss_kib_per_sandbox} KiB per sandbox), ${result.fds_at_1000} fds`,
+  );
+  console.log(
+    `after detaching all: RSS ${result.rss_mb_after_detach} MB, ${result.fds_after_detach} fds; leaked links ${result.leaked_links}, fds ${result.leaked_fds}`,
+  );
+  console.log(JSON.stringify(result));
+} finally {
+  if (daemon && daemon.exitCode === null) {
+    const gone = new Promise((r) => daemon!.once('exit', r));
+    daemon.kill('SIGTERM');
+    await gone;
+  }
+  for (const s of sandboxes) await ip('netns', 'delete', s).catch(() => {});
+  await ip('netns', 'delete', hostNs).catch(() => {});
+  await rm(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,154 @@
+// The admin API: HTTP + JSON on a unix socket (mode 0600), versioned paths, errors as
+// { code, message }. A TCP listener only when configured.
+import { chmod, mkdir, rm } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { dirname } from 'node:path';
+import { type Controller, parseAttachSpec, parseNetworkSpec } from '../model.js';
+import { ApiError, statusOf } from './errors.js';
+
+export const API_VERSION = 'v1';
+const MAX_BODY = 1024 * 1024;
+
+type Route = {
+  method: string;
+  path: RegExp;
+  run: (c: Controller, m: RegExpExecArray, body: unknown, q: URLSearchParams) => unknown | Promise<unknown>;
+  status?: number;
+};
+
+const routes: Route[] = [
+  { method: 'GET', path: /^\/v1\/networks$/, run: (c) => c.listNetworks() },
+  { method: 'POST', path: /^\/v1\/networks$/, run: (c, _, b) => c.createNetwork(parseNetworkSpec(b)), status: 201 },
+  { method: 'GET', path: /^\/v1\/networks\/([^/]+)$/, run: (c, m) => c.inspectNetwork(m[1]!) },
+  { method: 'DELETE', path: /^\/v1\/networks\/([^/]+)$/, run: (c, m) => c.removeNetwork(m[1]!), status: 204 },
+  { method: 'GET', path: /^\/v1\/endpoints$/, run: (c) => c.listEndpoints() },
+  { method: 'POST', path: /^\/v1\/endpoints$/, run: (c, _, b) => c.attach(parseAttachSpec(b)), status: 201 },
+  {
+    method: 'DELETE',
+    path: /^\/v1\/endpoints$/,
+    run: (c, _, __, q) => {
+      const sandbox = q.get('sandbox');
+      if (!sandbox) throw new ApiError('API_INVALID_ARGUMENT', 'sandbox is required');
+      return c.detach(sandbox, q.get('network') ?? undefined);
+    },
+  },
+  { method: 'GET', path: /^\/v1\/containers\/([^/]+)$/, run: (c, m) => c.inspectContainer(m[1]!) },
+  { method: 'GET', path: /^\/v1\/health$/, run: () => ({ status: 'ok' }) },
+];
+
+export interface ApiServerOptions {
+  controller: Controller;
+  /** Unix socket path. */
+  socket: string;
+  /** Optional TCP listener, host:port; off by default. */
+  tcp?: string;
+}
+
+export class ApiServer {
+  readonly #options: ApiServerOptions;
+  readonly #servers: Server[] = [];
+  #closed = false;
+
+  constructor(options: ApiServerOptions) {
+    this.#options = options;
+  }
+
+  async start(): Promise<void> {
+    const { socket, tcp } = this.#options;
+    await mkdir(dirname(socket), { recursive: true, mode: 0o700 });
+    await rm(socket, { force: true }); // a socket file left by a killed daemon
+    const unix = this.#server();
+    await listen(unix, { path: socket });
+    await chmod(socket, 0o600);
+    if (tcp) {
+      const cut = tcp.lastIndexOf(':');
+      await listen(this.#server(), {
+        host: tcp.slice(0, cut).replace(/^\[|\]$/g, ''),
+        port: Number(tcp.slice(cut + 1)),
+      });
+    }
+  }
+
+  /** The TCP address when one is configured (port 0 picks one). */
+  tcpAddress(): { address: string; port: number } | undefined {
+    const a = this.#servers[1]?.address();
+    return a && typeof a === 'object' ? { address: a.address, port: a.port } : undefined;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.all(
+      this.#servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()).closeAllConnections())),
+    );
+    await rm(this.#options.socket, { force: true });
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  #server(): Server {
+    const server = createServer((req, res) => {
+      this.#handle(req, res).catch((err) => reply(res, 500, { code: 'API_INTERNAL', message: String(err) }));
+    });
+    this.#servers.push(server);
+    return server;
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://cnmd');
+    try {
+      const matching = routes.filter((r) => r.path.test(url.pathname));
+      if (matching.length === 0) throw new ApiError('API_NOT_FOUND', `no such path ${url.pathname}`);
+      const route = matching.find((r) => r.method === req.method);
+      if (!route) throw new ApiError('API_METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${url.pathname}`);
+      const body = req.method === 'POST' ? await readJson(req) : undefined;
+      const m = route.path.exec(url.pathname)!;
+      m.forEach((v, i) => {
+        if (i > 0 && v !== undefined) m[i] = decodeURIComponent(v);
+      });
+      const result = await route.run(this.#options.controller, m, body, url.searchParams);
+      reply(res, route.status ?? 200, result);
+    } catch (err) {
+      const e = err as { code?: unknown; message?: string; status?: number };
+      const code = typeof e.code === 'string' && /^[A-Z][A-Z0-9_]+$/.test(e.code) ? e.code : 'API_INTERNAL';
+      reply(res, e.status ?? statusOf(code), { code, message: e.message ?? String(err) });
+    }
+  }
+}
+
+function listen(server: Server, where: { path: string } | { host: string; port: number }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(where, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY) throw new ApiError('API_TOO_LARGE', `request body over ${MAX_BODY} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8') || 'null');
+  } catch (err) {
+    throw new ApiError('API_BAD_REQUEST', `the request body is not JSON: ${(err as Error).message}`);
+  }
+}
+
+function reply(res: ServerResponse, status: number, body: unknown): void {
+  if (res.headersSent) return;
+  if (status === 204 || body === undefined) {
+    res.writeHead(status === 200 ? 204 : status).end();
+    return;
+  }
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
+}

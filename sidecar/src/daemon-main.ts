@@ -1,0 +1,83 @@
+// `cnmd daemon`: flags, an optional JSON config file, signals.
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import type { Io } from './cli/main.js';
+import { Daemon, type DaemonConfig, defaultConfig } from './daemon.js';
+import { SidecarError } from './errors.js';
+import { firewallHooks } from './firewall-hooks.js';
+
+const USAGE = `Usage: cnmd daemon [OPTIONS]
+
+  --state-dir DIR       state (default /var/lib/cnmd)
+  --socket PATH         admin API socket, mode 0600 (default /run/cnmd/cnmd.sock)
+  --api-tcp HOST:PORT   also serve the admin API over TCP (off by default)
+  --dns-upstream IP     upstream DNS server, repeatable (default: the host's resolv.conf)
+  --resolv-conf PATH    the host's resolv.conf (default /etc/resolv.conf)
+  --config FILE         a JSON file with the same settings (stateDir, socket, apiTcp,
+                        dnsUpstreams, resolvConf); flags win over it
+`;
+
+export async function loadConfig(args: string[]): Promise<DaemonConfig | 'help'> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      'state-dir': { type: 'string' },
+      socket: { type: 'string' },
+      'api-tcp': { type: 'string' },
+      'dns-upstream': { type: 'string', multiple: true },
+      'resolv-conf': { type: 'string' },
+      config: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) return 'help';
+  const config = defaultConfig();
+  if (values.config) {
+    let file: unknown;
+    try {
+      file = JSON.parse(await readFile(values.config, 'utf8'));
+    } catch (cause) {
+      throw new SidecarError('SIDECAR_CONFIG_INVALID', `${values.config}: ${(cause as Error).message}`, { cause });
+    }
+    if (typeof file !== 'object' || file === null || Array.isArray(file)) {
+      throw new SidecarError('SIDECAR_CONFIG_INVALID', `${values.config}: not a JSON object`);
+    }
+    for (const [k, v] of Object.entries(file)) {
+      const want = k === 'dnsUpstreams' ? 'array' : k === 'sweepMs' ? 'number' : 'string';
+      if (!(k in config) && !['apiTcp', 'dnsUpstreams'].includes(k)) {
+        throw new SidecarError('SIDECAR_CONFIG_INVALID', `${values.config}: unknown setting ${k}`);
+      }
+      if (want === 'array' ? !Array.isArray(v) || !v.every((x) => typeof x === 'string') : typeof v !== want) {
+        throw new SidecarError('SIDECAR_CONFIG_INVALID', `${values.config}: ${k} must be a ${want}`);
+      }
+      (config as unknown as Record<string, unknown>)[k] = v;
+    }
+  }
+  if (values['state-dir']) config.stateDir = values['state-dir'];
+  if (values.socket) config.socket = values.socket;
+  if (values['api-tcp']) config.apiTcp = values['api-tcp'];
+  if (values['dns-upstream']) config.dnsUpstreams = values['dns-upstream'];
+  if (values['resolv-conf']) config.resolvConf = values['resolv-conf'];
+  return config;
+}
+
+export async function runDaemon(args: string[], io: Io, _env: NodeJS.ProcessEnv): Promise<number> {
+  const config = await loadConfig(args);
+  if (config === 'help') {
+    io.out(USAGE);
+    return 0;
+  }
+  const daemon = new Daemon(config, { firewall: await firewallHooks() });
+  await daemon.start();
+  const r = daemon.report;
+  io.err(
+    `cnmd: serving ${config.socket}; reconciled: ${r?.endpointsRemoved ?? 0} endpoint(s) removed, ` +
+      `${r?.endpointsRebuilt ?? 0} rebuilt, ${r?.linksDeleted ?? 0} stray link(s) deleted\n`,
+  );
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await daemon.close();
+  return 0;
+}

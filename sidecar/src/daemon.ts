@@ -1,0 +1,125 @@
+// Wires the daemon together: the state file, IPAM, the kernel, the firewall, DNS, the
+// controller and the admin API; reconciles on start; notices sandboxes that went away.
+import { writeFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DnsServer } from '@cnmd/dns';
+import { FileStore, Ipam } from '@cnmd/ipam';
+import { ApiServer } from './api/server.js';
+import { NetworkController } from './controller.js';
+import { DnsWiring } from './dns-wiring.js';
+import type { FirewallHooks } from './hooks.js';
+import { NetlinkKernel } from './kernel/backends/netlink.js';
+import type { Kernel } from './kernel/types.js';
+import { type ReconcileReport, reconcile } from './reconcile.js';
+import { sandboxKey } from './sandbox-path.js';
+
+export interface DaemonConfig {
+  /** Where the state file lives (default /var/lib/cnmd). */
+  stateDir: string;
+  /** The admin API's unix socket (default /run/cnmd/cnmd.sock). */
+  socket: string;
+  /** An admin API TCP listener, host:port; off unless set. */
+  apiTcp?: string;
+  /** Upstream DNS servers; default the nameservers of resolvConf. */
+  dnsUpstreams?: string[];
+  /** The host's resolv.conf: upstreams, and search/options for sandboxes. */
+  resolvConf: string;
+  /** How often to look for sandboxes that went away, in ms (0: never). */
+  sweepMs: number;
+}
+
+export function defaultConfig(): DaemonConfig {
+  return {
+    stateDir: '/var/lib/cnmd',
+    socket: '/run/cnmd/cnmd.sock',
+    resolvConf: '/etc/resolv.conf',
+    sweepMs: 2000,
+  };
+}
+
+export interface DaemonParts {
+  kernel?: Kernel;
+  firewall: FirewallHooks;
+}
+
+export class Daemon {
+  readonly config: DaemonConfig;
+  controller!: NetworkController;
+  dns!: DnsServer;
+  report: ReconcileReport | undefined;
+  readonly #parts: DaemonParts;
+  #store: FileStore | undefined;
+  #api: ApiServer | undefined;
+  #sweep: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(config: DaemonConfig, parts: DaemonParts) {
+    this.config = config;
+    this.#parts = parts;
+  }
+
+  async start(): Promise<void> {
+    const c = this.config;
+    await mkdir(c.stateDir, { recursive: true, mode: 0o700 });
+    // Forwarding between the bridges and out of the host, as Docker's daemon turns it on.
+    writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
+    writeFileSync('/proc/sys/net/ipv6/conf/all/forwarding', '1');
+    this.#store = await FileStore.open(join(c.stateDir, 'state.json'));
+    const ipam = new Ipam({ store: this.#store });
+    await ipam.start();
+    this.dns = new DnsServer({
+      resolvConf: c.resolvConf,
+      ...(c.dnsUpstreams ? { upstreams: c.dnsUpstreams } : {}),
+    });
+    await this.dns.start();
+    this.controller = new NetworkController({
+      store: this.#store,
+      ipam,
+      kernel: this.#parts.kernel ?? new NetlinkKernel(),
+      firewall: this.#parts.firewall,
+      dns: new DnsWiring({ server: this.dns, hostResolvConf: c.resolvConf }),
+    });
+    this.report = await this.controller.serial(() => reconcile(this.controller));
+    this.#api = new ApiServer({
+      controller: this.controller,
+      socket: c.socket,
+      ...(c.apiTcp ? { tcp: c.apiTcp } : {}),
+    });
+    await this.#api.start();
+    if (c.sweepMs > 0) {
+      this.#sweep = setInterval(() => void this.sweep().catch(() => {}), c.sweepMs);
+      this.#sweep.unref();
+    }
+  }
+
+  /** Cleans up endpoints whose sandbox is gone (the container died without a detach). */
+  async sweep(): Promise<number> {
+    let n = 0;
+    await this.controller.serial(async () => {
+      for (const ep of this.controller.endpoints.all()) {
+        if (ep.state === 'ready' && sandboxKey(ep.sandbox) !== ep.sandboxKey) {
+          await this.controller.destroyEndpoint(ep);
+          n++;
+        }
+      }
+    });
+    return n;
+  }
+
+  /** Stops serving; the kernel state stays, so containers keep their network until a restart. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#sweep);
+    await this.#api?.close();
+    await this.controller?.close();
+    await this.dns?.close();
+    await this.#parts.firewall.close();
+    await this.#store?.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

@@ -1,0 +1,137 @@
+// DNS in every sandbox (DESIGN.md, flow step 4): a UDP and a TCP socket on 127.0.0.11:53
+// made inside the sandbox and handed to the one DnsServer of the daemon, the name table kept
+// in step with attach and detach, and for `ip netns` sandboxes an /etc/netns/NAME/resolv.conf
+// that names 127.0.0.11, with search and options from the host's, as Docker writes.
+
+import dgram from 'node:dgram';
+import { mkdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { DgramTransport, type DnsServer, type UdpTransport } from '@cnmd/dns';
+import { SidecarError } from './errors.js';
+import { execIn } from './firewall/exec.js';
+import type { DnsHooks } from './hooks.js';
+import { native } from './netns/native.js';
+import { withNetns } from './netns/netns.js';
+import type { EndpointRecord, NetworkRecord } from './records.js';
+
+export const RESOLVER = '127.0.0.11';
+
+export interface DnsWiringOptions {
+  server: DnsServer;
+  /** The host's resolv.conf, for search and options lines. */
+  hostResolvConf: string;
+  /** Where `ip netns exec` looks for a namespace's own /etc files. */
+  etcNetns?: string;
+}
+
+export class DnsWiring implements DnsHooks {
+  readonly #o: Required<DnsWiringOptions>;
+
+  constructor(o: DnsWiringOptions) {
+    this.#o = { etcNetns: '/etc/netns', ...o };
+  }
+
+  async join(ep: EndpointRecord, net: NetworkRecord, networks: NetworkRecord[]): Promise<void> {
+    const { server } = this.#o;
+    server.table.upsertEndpoint({
+      network: net.spec.name,
+      id: ep.containerId,
+      addresses: [ep.ip, ep.ip6].filter((a): a is string => !!a),
+      aliases: ep.aliases,
+      ...(ep.name ? { name: ep.name } : {}),
+      ...(ep.hostname ? { hostname: ep.hostname } : {}),
+    });
+    const names = networks.map((n) => n.spec.name);
+    // A sandbox only on internal networks gets no forwarding (names outside the table: REFUSED).
+    const forward = networks.some((n) => !n.spec.internal);
+    if (server.sandboxes().includes(ep.sandboxKey)) {
+      server.setNetworks(ep.sandboxKey, names);
+      server.configureSandbox(ep.sandboxKey, { forward });
+      return;
+    }
+    const { udp, tcp } = await openResolverSockets(ep.sandbox);
+    server.addSandbox(ep.sandboxKey, { udp, tcp, networks: names, forward });
+    if (ep.netnsName) await this.#writeResolvConf(ep.netnsName);
+  }
+
+  async leave(ep: EndpointRecord, net: NetworkRecord | undefined, remaining: NetworkRecord[]): Promise<void> {
+    const { server } = this.#o;
+    if (net) server.table.removeEndpoint(net.spec.name, ep.containerId);
+    const served = server.sandboxes().includes(ep.sandboxKey);
+    if (remaining.length > 0) {
+      if (served)
+        server.setNetworks(
+          ep.sandboxKey,
+          remaining.map((n) => n.spec.name),
+        );
+      return;
+    }
+    // The last network: the resolver goes, even when it was not served (after a restart, or
+    // because the sandbox died), so that no resolv.conf of ours outlives the sandbox.
+    if (served) await server.removeSandbox(ep.sandboxKey);
+    await closeResolverNat(ep.sandbox);
+    if (ep.netnsName) await this.#removeResolvConf(ep.netnsName);
+  }
+
+  async close(): Promise<void> {}
+
+  async #writeResolvConf(name: string): Promise<void> {
+    const host = await readFile(this.#o.hostResolvConf, 'utf8').catch(() => '');
+    const keep = host.split('\n').filter((l) => /^\s*(search|domain|options)\b/.test(l));
+    const dir = `${this.#o.etcNetns}/${name}`;
+    await mkdir(dir, { recursive: true });
+    await writeFile(`${dir}/resolv.conf`, `# written by cnmd\nnameserver ${RESOLVER}\n${keep.join('\n')}\n`);
+  }
+
+  async #removeResolvConf(name: string): Promise<void> {
+    const dir = `${this.#o.etcNetns}/${name}`;
+    await rm(`${dir}/resolv.conf`, { force: true });
+    await rmdir(dir).catch(() => {}); // only when empty: it may hold the user's own files
+  }
+}
+
+/**
+ * UDP and TCP sockets for the resolver, made inside the sandbox on 127.0.0.11 at ports the
+ * kernel picks, and a NAT rule there that sends 127.0.0.11:53 to them, as libnetwork does:
+ * port 53 itself stays free for a DNS server the container runs on 0.0.0.0:53.
+ */
+export async function openResolverSockets(path: string): Promise<{ udp: UdpTransport; tcp: net.Server }> {
+  const [udpFd, tcpFd] = withNetns(path, () => [native().udpBind(RESOLVER, 0), native().tcpListen(RESOLVER, 0)]);
+  const socket = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind({ fd: udpFd }, resolve));
+  const tcp = net.createServer();
+  await new Promise<void>((resolve) => tcp.listen({ fd: tcpFd }, resolve));
+  const udpPort = socket.address().port;
+  const tcpPort = (tcp.address() as net.AddressInfo).port;
+  try {
+    await execIn(path)('nft', ['-f', '-'], resolverNat(udpPort, tcpPort));
+  } catch (err) {
+    socket.close();
+    tcp.close();
+    throw new SidecarError('SIDECAR_SOCKET', `cannot redirect ${RESOLVER}:53 in ${path}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  return { udp: new DgramTransport(socket), tcp };
+}
+
+/** The sandbox's `ip cnmd-dns` table, replaced whole in one transaction. */
+export function resolverNat(udpPort: number, tcpPort: number): string {
+  return [
+    'add table ip cnmd-dns',
+    'delete table ip cnmd-dns',
+    'table ip cnmd-dns {',
+    '  chain output {',
+    '    type nat hook output priority -100; policy accept;',
+    `    ip daddr ${RESOLVER} udp dport 53 dnat to ${RESOLVER}:${udpPort}`,
+    `    ip daddr ${RESOLVER} tcp dport 53 dnat to ${RESOLVER}:${tcpPort}`,
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+}
+
+/** Removes the redirect; the sandbox may be gone already. */
+export async function closeResolverNat(path: string): Promise<void> {
+  await execIn(path)('nft', ['-f', '-'], 'add table ip cnmd-dns\ndelete table ip cnmd-dns\n').catch(() => {});
+}

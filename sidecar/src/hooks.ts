@@ -1,0 +1,24 @@
+// What the controller asks of the firewall and of DNS, in its own terms (records). The
+// daemon wires real ones (firewall-hooks.ts over nftables, dns-wiring.ts over @cnmd/dns).
+import type { PortSpec } from './model.js';
+import type { EndpointRecord, NetworkRecord } from './records.js';
+
+export interface FirewallHooks {
+  addNetwork(net: NetworkRecord): Promise<void>;
+  removeNetwork(net: NetworkRecord): Promise<void>;
+  /** Throws SIDECAR_PORT_IN_USE when a host port is published already; changes nothing. */
+  checkPorts(ports: PortSpec[]): Promise<void>;
+  publish(net: NetworkRecord, ep: EndpointRecord, port: PortSpec): Promise<void>;
+  unpublish(net: NetworkRecord, ep: EndpointRecord, port: PortSpec): Promise<void>;
+  /** Makes the rules match these records exactly (after a restart). */
+  reconcile(nets: NetworkRecord[], eps: EndpointRecord[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface DnsHooks {
+  /** The endpoint is up: its names resolve, and its sandbox has a resolver on these networks. */
+  join(ep: EndpointRecord, net: NetworkRecord, networks: NetworkRecord[]): Promise<void>;
+  /** The endpoint goes: its names stop resolving; the sandbox keeps `remaining` networks. */
+  leave(ep: EndpointRecord, net: NetworkRecord | undefined, remaining: NetworkRecord[]): Promise<void>;
+  close(): Promise<void>;
+}

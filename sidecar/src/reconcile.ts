@@ -1,0 +1,114 @@
+// After a start (and after kill -9 at any moment), make the kernel, IPAM and DNS match the
+// records: finish nothing half-made (undo it: the client never heard it succeed), rebuild what
+// is missing for sandboxes that still exist, remove what belongs to sandboxes that are gone,
+// and delete cnmd-owned links and addresses that no record knows.
+import type { NetworkController } from './controller.js';
+import { ignoreMissing } from './controller.js';
+import { sandboxKey } from './sandbox-path.js';
+
+/** Host links cnmd makes: bridges `cnmd-<id>` and veth host ends `vcn<random>`. */
+const OURS = /^(cnmd-[0-9a-f]{10}|vcn[0-9a-f]{10})$/;
+
+export interface ReconcileReport {
+  networksUndone: number;
+  endpointsRebuilt: number;
+  endpointsRemoved: number;
+  linksDeleted: number;
+  addressesReleased: number;
+}
+
+export async function reconcile(c: NetworkController): Promise<ReconcileReport> {
+  const report: ReconcileReport = {
+    networksUndone: 0,
+    endpointsRebuilt: 0,
+    endpointsRemoved: 0,
+    linksDeleted: 0,
+    addressesReleased: 0,
+  };
+  await c.networks.load();
+  await c.endpoints.load();
+
+  for (const net of c.networks.all()) {
+    if (net.state === 'creating') {
+      await c.destroyNetwork(net);
+      report.networksUndone++;
+    } else {
+      await c.buildNetwork(net);
+    }
+  }
+
+  for (const ep of c.endpoints.all()) {
+    const net = c.networks.get(ep.network);
+    const alive = sandboxKey(ep.sandbox) === ep.sandboxKey;
+    if (!net || !alive || ep.state === 'attaching') {
+      await c.destroyEndpoint(ep);
+      report.endpointsRemoved++;
+      continue;
+    }
+    // The sandbox lives on. Its DNS sockets died with the old daemon; its links may be intact.
+    const host = await c.host();
+    const present =
+      net.spec.driver === 'bridge' ? (await host.links()).some((l) => l.name === ep.hostIf) : await linkIn(c, ep);
+    if (!present) {
+      await ignoreMissing(host.deleteLink(ep.hostIf));
+      await c.buildEndpoint(net, ep);
+      report.endpointsRebuilt++;
+    } else {
+      for (const p of ep.publish) await c.firewall.publish(net, ep, p).catch(() => {});
+      await c.dns.join(
+        ep,
+        net,
+        c.networks
+          .all()
+          .filter((n) => c.endpoints.all().some((e) => e.sandboxKey === ep.sandboxKey && e.network === n.id)),
+      );
+    }
+  }
+
+  // Addresses no endpoint holds (a crash between allocation and record) go back to the pool.
+  for (const net of c.networks.all()) {
+    const held = new Set(
+      c.endpoints
+        .all()
+        .filter((e) => e.network === net.id)
+        .flatMap((e) => [e.ip, e.ip6]),
+    );
+    for (const pool of [net.pool4, net.pool6]) {
+      if (!pool || !c.ipam.pool(pool)) continue;
+      for (const a of c.ipam.addresses(pool)) {
+        if (!held.has(a.address)) {
+          await c.ipam.releaseAddress(pool, a.address);
+          report.addressesReleased++;
+        }
+      }
+    }
+  }
+  // Pools no network holds (a crash inside createNetwork before its record).
+  const pools = new Set(c.networks.all().flatMap((n) => [n.pool4, n.pool6]));
+  for (const p of c.ipam.pools()) {
+    if (pools.has(p.id)) continue;
+    for (const a of c.ipam.addresses(p.id)) await c.ipam.releaseAddress(p.id, a.address);
+    await c.ipam.releasePool(p.id);
+  }
+
+  // Links that look like ours but that no record knows.
+  const host = await c.host();
+  const known = new Set([...c.networks.all().map((n) => n.device), ...c.endpoints.all().map((e) => e.hostIf)]);
+  for (const l of await host.links()) {
+    if (OURS.test(l.name) && !known.has(l.name)) {
+      await ignoreMissing(host.deleteLink(l.name));
+      report.linksDeleted++;
+    }
+  }
+  await c.firewall.reconcile(c.networks.all(), c.endpoints.all());
+  return report;
+}
+
+async function linkIn(c: NetworkController, ep: { sandbox: string; ifname: string }): Promise<boolean> {
+  const sb = await c.kernel.open(ep.sandbox);
+  try {
+    return (await sb.links()).some((l) => l.name === ep.ifname);
+  } finally {
+    await sb.close();
+  }
+}

@@ -1,0 +1,43 @@
+// What the daemon remembers about networks and endpoints, next to IPAM's allocations.
+import type { NetworkSpec, PortSpec } from './model.js';
+
+export interface NetworkRecord {
+  id: string;
+  spec: NetworkSpec;
+  /** The bridge this host made for the network, or the macvlan parent. */
+  device: string;
+  pool4: string;
+  pool6?: string;
+  subnet: string;
+  gateway?: string;
+  subnet6?: string;
+  gateway6?: string;
+  created: string;
+  /** `creating` until every part exists: a record still creating after a crash is undone. */
+  state: 'creating' | 'ready';
+}
+
+export interface EndpointRecord {
+  id: string;
+  /** The container's id: stable per sandbox; its first 12 hex digits resolve in DNS. */
+  containerId: string;
+  /** The path the sandbox was given by, and its namespace identity. */
+  sandbox: string;
+  sandboxKey: string;
+  netnsName?: string;
+  network: string;
+  name?: string;
+  aliases: string[];
+  hostname?: string;
+  /** Inside the sandbox (eth0…) and on the host (the veth's host end). */
+  ifname: string;
+  hostIf: string;
+  mac?: string;
+  ip?: string;
+  ip6?: string;
+  publish: PortSpec[];
+  /** Whether this endpoint gave the sandbox its default route. */
+  defaultRoute: boolean;
+  /** `attaching` until every part exists: one still attaching after a crash is undone. */
+  state: 'attaching' | 'ready';
+}

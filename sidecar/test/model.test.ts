@@ -1,0 +1,101 @@
+import { describe, expect, it } from 'vitest';
+import { parseAttachSpec, parseNetworkSpec, parsePublish } from '../src/model.js';
+
+const codeOf = (fn: () => unknown) => {
+  try {
+    fn();
+  } catch (err) {
+    return (err as { code?: string }).code;
+  }
+  throw new Error('expected an error');
+};
+
+describe('network specs', () => {
+  it('fills Docker defaults', () => {
+    expect(parseNetworkSpec({ name: 'web' })).toEqual({
+      name: 'web',
+      driver: 'bridge',
+      ipv6: false,
+      internal: false,
+      icc: true,
+      mtu: 1500,
+      options: {},
+    });
+  });
+
+  it('keeps what is given', () => {
+    const s = parseNetworkSpec({
+      name: 'db.net',
+      subnet: '10.9.0.0/16',
+      gateway: '10.9.0.254',
+      ipRange: '10.9.1.0/24',
+      ipv6: true,
+      subnet6: 'fd00:9::/64',
+      internal: true,
+      icc: false,
+      mtu: 1450,
+    });
+    expect(s).toMatchObject({ subnet: '10.9.0.0/16', gateway: '10.9.0.254', subnet6: 'fd00:9::/64', mtu: 1450 });
+  });
+
+  it.each([
+    [{}, /name is required/],
+    [{ name: '-bad' }, /not a valid name/],
+    [{ name: 'a'.repeat(64) }, /not a valid name/],
+    [{ name: 'x', driver: 'overlay' }, /bridge or macvlan/],
+    [{ name: 'x', driver: 'macvlan' }, /parent/],
+    [{ name: 'x', mtu: 10 }, /mtu/],
+    [{ name: 'x', subnet: 'ten' }, /not a CIDR/],
+    [{ name: 'x', gateway: '10.0.0.1' }, /need a subnet/],
+    [{ name: 'x', subnet6: 'fd00::/64' }, /ipv6: true/],
+    [{ name: 'x', internal: 'yes' }, /true or false/],
+    [{ name: 'x', colour: 'blue' }, /unknown field/],
+    [[], /JSON object/],
+    [null, /JSON object/],
+  ])('refuses %j', (body, why) => {
+    expect(codeOf(() => parseNetworkSpec(body))).toBe('API_INVALID_ARGUMENT');
+    expect(() => parseNetworkSpec(body)).toThrow(why);
+  });
+});
+
+describe('attach specs', () => {
+  it('takes publish in Docker syntax and as objects', () => {
+    const s = parseAttachSpec({
+      sandbox: 'sb1',
+      network: 'web',
+      name: 'api',
+      aliases: ['api.v1', 'api', 'api'],
+      publish: ['8080:80', '127.0.0.1:5353:53/udp', { hostPort: 9000, port: 90 }],
+    });
+    expect(s.aliases).toEqual(['api.v1', 'api']);
+    expect(s.publish).toEqual([
+      { hostPort: 8080, port: 80, proto: 'tcp' },
+      { hostPort: 5353, port: 53, proto: 'udp', hostIp: '127.0.0.1' },
+      { hostPort: 9000, port: 90, proto: 'tcp' },
+    ]);
+  });
+
+  it.each([
+    ['80:80', { hostPort: 80, port: 80, proto: 'tcp' }],
+    ['[::1]:8053:53/udp', { hostPort: 8053, port: 53, proto: 'udp', hostIp: '::1' }],
+  ])('parses -p %s', (s, want) => {
+    expect(parsePublish(s)).toEqual(want);
+  });
+
+  it.each([
+    [{ network: 'web' }, /sandbox is required/],
+    [{ sandbox: 'x' }, /network is required/],
+    [{ sandbox: 'x', network: 'n', aliases: ['bad alias'] }, /DNS names/],
+    [{ sandbox: 'x', network: 'n', ip: '10.0.0.300' }, /IPv4/],
+    [{ sandbox: 'x', network: 'n', ip6: '10.0.0.3' }, /IPv6/],
+    [{ sandbox: 'x', network: 'n', mac: '02:00:00:00:00' }, /MAC/],
+    [{ sandbox: 'x', network: 'n', ifname: 'a-very-long-ifname' }, /interface name/],
+    [{ sandbox: 'x', network: 'n', publish: ['80'] }, /HOSTPORT:PORT/],
+    [{ sandbox: 'x', network: 'n', publish: ['70000:80'] }, /HOSTPORT:PORT/],
+    [{ sandbox: 'x', network: 'n', publish: ['80:80/sctp'] }, /HOSTPORT:PORT/],
+    [{ sandbox: 'x\0y', network: 'n' }, /sandbox/],
+  ])('refuses %j', (body, why) => {
+    expect(codeOf(() => parseAttachSpec(body))).toBe('API_INVALID_ARGUMENT');
+    expect(() => parseAttachSpec(body)).toThrow(why);
+  });
+});
