@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestHost } from '../src/daemon-harness.js';
 import { Netns } from '../src/netns.js';
+import { NsServer } from '../src/servers.js';
 
 let host: TestHost;
 const sandboxes: Netns[] = [];
@@ -97,6 +98,14 @@ describe('endpoints and DNS', () => {
     expect(await dig(a, 'beta')).toBe('10.93.0.3');
     expect(await dig(a, '-x', '10.93.0.3')).toMatch(/^beta/);
     expect(await dig(a, '+tcp', 'beta')).toBe('10.93.0.3');
+  });
+
+  it('leaves port 53 to the container: its own DNS server binds 0.0.0.0:53 beside the resolver', async () => {
+    await using server = await NsServer.udpEcho(a, 53, 'own dns');
+    const own = await a.exec('bash', ['-c', 'echo hi | timeout 3 nc -u -w 1 10.93.0.2 53 || true']);
+    expect(own).toContain('own dns: hi');
+    expect(await dig(a, 'beta')).toBe('10.93.0.3');
+    await server.stop();
   });
 
   it('writes /etc/netns/NAME/resolv.conf so that getent works', async () => {

@@ -2,7 +2,8 @@
   "targets": [
     {
       "target_name": "cnmd_netns",
-      "sources": ["netns.c"],
+      "sources": ["netns.c", "nft.c"],
+      "libraries": ["-ldl"],
       "cflags": ["-Wall", "-Wextra", "-Werror", "-std=gnu11"]
     }
   ]

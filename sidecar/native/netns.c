@@ -135,12 +135,15 @@ static napi_value open_socket(napi_env env, napi_callback_info info, int type) {
 static napi_value js_tcp_listen(napi_env env, napi_callback_info info) { return open_socket(env, info, SOCK_STREAM); }
 static napi_value js_udp_bind(napi_env env, napi_callback_info info) { return open_socket(env, info, SOCK_DGRAM); }
 
+napi_value cnmd_nft_run(napi_env env, napi_callback_info info); // nft.c
+
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
       {"setns", NULL, js_setns, NULL, NULL, NULL, napi_default, NULL},
       {"nsType", NULL, js_ns_type, NULL, NULL, NULL, napi_default, NULL},
       {"tcpListen", NULL, js_tcp_listen, NULL, NULL, NULL, napi_default, NULL},
       {"udpBind", NULL, js_udp_bind, NULL, NULL, NULL, napi_default, NULL},
+      {"nftRun", NULL, cnmd_nft_run, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

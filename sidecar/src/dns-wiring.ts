@@ -8,7 +8,6 @@ import { mkdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { DgramTransport, type DnsServer, type UdpTransport } from '@cnmd/dns';
 import { SidecarError } from './errors.js';
-import { execIn } from './firewall/exec.js';
 import type { DnsHooks } from './hooks.js';
 import { native } from './netns/native.js';
 import { withNetns } from './netns/netns.js';
@@ -104,7 +103,8 @@ export async function openResolverSockets(path: string): Promise<{ udp: UdpTrans
   const udpPort = socket.address().port;
   const tcpPort = (tcp.address() as net.AddressInfo).port;
   try {
-    await execIn(path)('nft', ['-f', '-'], resolverNat(udpPort, tcpPort));
+    // libnftables in this process, inside the sandbox: no nft process per attach.
+    withNetns(path, () => native().nftRun(resolverNat(udpPort, tcpPort)));
   } catch (err) {
     socket.close();
     tcp.close();
@@ -133,5 +133,9 @@ export function resolverNat(udpPort: number, tcpPort: number): string {
 
 /** Removes the redirect; the sandbox may be gone already. */
 export async function closeResolverNat(path: string): Promise<void> {
-  await execIn(path)('nft', ['-f', '-'], 'add table ip cnmd-dns\ndelete table ip cnmd-dns\n').catch(() => {});
+  try {
+    withNetns(path, () => native().nftRun('add table ip cnmd-dns\ndelete table ip cnmd-dns\n'));
+  } catch {
+    // The sandbox is gone, and its table with it.
+  }
 }
