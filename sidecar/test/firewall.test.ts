@@ -215,6 +215,16 @@ describe('nftables firewall: transactions', () => {
     expect(r.nft().at(-1)?.input).toContain('add element bridge cnmd noicc4 { 10.2.0.0/24 . 10.2.0.0/24 }');
   });
 
+  it('sends nothing at all for a refused first call', async () => {
+    const r = recorder();
+    const fw = new NftablesFirewall({ exec: r.exec, bridgeMeta: true });
+    await expect(fw.addNetwork({ ...A, subnet: '10.1.0.1/24' })).rejects.toMatchObject({
+      code: 'SIDECAR_INVALID_ARGUMENT',
+    });
+    await expect(fw.publish(port())).rejects.toMatchObject({ code: 'SIDECAR_NETWORK_NOT_FOUND' });
+    expect(r.calls).toEqual([]);
+  });
+
   it('keeps its state when nft refuses: the change can be tried again', async () => {
     const r = recorder();
     const fw = new NftablesFirewall({ exec: r.exec, bridgeMeta: true });

@@ -55,9 +55,9 @@ export class NftablesFirewall implements Firewall {
 
   addNetwork(n: FwNetwork): Promise<void> {
     return this.#serial(async () => {
-      const o = await this.#start();
       const e = this.#state.planNetwork(n);
       if (!e) return;
+      const o = await this.#start();
       await this.#nft('addNetwork', script(addElements(networkElements(e, o))));
       this.#state.commitNetwork(e);
     });
@@ -76,9 +76,9 @@ export class NftablesFirewall implements Firewall {
 
   publish(p: FwPort): Promise<void> {
     return this.#serial(async () => {
-      await this.#start();
       const e = this.#state.planPublish(p);
       await this.#localnet([e]);
+      await this.#start();
       await this.#nft('publish', script(addElements([portElements(e)])));
       this.#state.commitPort(e);
     });
