@@ -7,6 +7,7 @@ import { SidecarError } from './errors.js';
 import type { DnsHooks, FirewallHooks } from './hooks.js';
 import type { Kernel, NetnsLinks } from './kernel/types.js';
 import type { AttachSpec, Controller, EndpointInfo, NetworkInfo, NetworkSpec } from './model.js';
+import { attachMode, detachMode, modeOf, shareNames } from './modes.js';
 import type { EndpointRecord, NetworkRecord } from './records.js';
 import { resolveSandbox } from './sandbox-path.js';
 import { Records } from './state.js';
@@ -192,9 +193,14 @@ export class NetworkController implements Controller {
 
   attach(spec: AttachSpec): Promise<EndpointInfo> {
     return this.serial(async () => {
+      const mode = modeOf(spec.network);
+      if (mode) return this.#endpointInfo(await attachMode(this, spec, mode));
       const net = this.network(spec.network);
       const ref = resolveSandbox(spec.sandbox);
       const mine = this.endpoints.all().filter((e) => e.sandboxKey === ref.key);
+      if (mine.some((e) => e.mode === 'none' || e.mode === 'host')) {
+        throw new SidecarError('SIDECAR_ENDPOINT_EXISTS', `${spec.sandbox} is in --network ${mine[0]!.mode} mode`);
+      }
       if (mine.some((e) => e.network === net.id)) {
         throw new SidecarError('SIDECAR_ENDPOINT_EXISTS', `${spec.sandbox} is attached to ${net.spec.name} already`);
       }
@@ -276,6 +282,12 @@ export class NetworkController implements Controller {
     }
     for (const p of ep.publish) await this.firewall.publish(net, ep, p);
     await this.dns.join(ep, net, this.#sandboxNetworks(ep.sandboxKey, ep));
+    for (const other of this.#sharing(ep)) await shareNames(this, other);
+  }
+
+  /** Containers in `container:<ep's name>` mode. */
+  #sharing(ep: EndpointRecord): EndpointRecord[] {
+    return ep.name ? this.endpoints.all().filter((e) => e.mode === 'container' && e.shares === ep.name) : [];
   }
 
   detach(sandbox: string, network?: string): Promise<EndpointInfo[]> {
@@ -287,7 +299,7 @@ export class NetworkController implements Controller {
       const eps = this.endpoints
         .all()
         .filter((e) => e.sandboxKey === key || e.sandbox === sandbox || e.netnsName === sandbox)
-        .filter((e) => network === undefined || e.network === this.network(network).id);
+        .filter((e) => network === undefined || e.network === (modeOf(network) ? network : this.network(network).id));
       if (eps.length === 0) {
         throw new SidecarError(
           'SIDECAR_ENDPOINT_NOT_FOUND',
@@ -302,7 +314,9 @@ export class NetworkController implements Controller {
 
   /** Undoes whatever part of an endpoint exists, in reverse order; safe on a half-made one. */
   async destroyEndpoint(ep: EndpointRecord): Promise<void> {
+    if (ep.mode) return detachMode(this, ep);
     const net = this.networks.get(ep.network);
+    if (net) for (const other of this.#sharing(ep)) this.dns.alias(net, other, false);
     for (const p of ep.publish) if (net) await this.firewall.unpublish(net, ep, p);
     await this.dns.leave(
       ep,

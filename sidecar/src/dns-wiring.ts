@@ -72,6 +72,21 @@ export class DnsWiring implements DnsHooks {
     if (ep.netnsName) await this.#removeResolvConf(ep.netnsName);
   }
 
+  alias(net: NetworkRecord, ep: EndpointRecord, on: boolean): void {
+    const table = this.#o.server.table;
+    if (!on) {
+      table.removeEndpoint(net.spec.name, ep.containerId);
+      return;
+    }
+    table.upsertEndpoint({
+      network: net.spec.name,
+      id: ep.containerId,
+      addresses: [ep.ip, ep.ip6].filter((a): a is string => !!a),
+      aliases: ep.aliases,
+      ...(ep.name ? { name: ep.name } : {}),
+    });
+  }
+
   async close(): Promise<void> {}
 
   async #writeResolvConf(name: string): Promise<void> {

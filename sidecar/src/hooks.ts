@@ -20,5 +20,7 @@ export interface DnsHooks {
   join(ep: EndpointRecord, net: NetworkRecord, networks: NetworkRecord[]): Promise<void>;
   /** The endpoint goes: its names stop resolving; the sandbox keeps `remaining` networks. */
   leave(ep: EndpointRecord, net: NetworkRecord | undefined, remaining: NetworkRecord[]): Promise<void>;
+  /** Adds (or removes) names for an endpoint's addresses alone, for containers sharing its namespace. */
+  alias(net: NetworkRecord, ep: EndpointRecord, on: boolean): void;
   close(): Promise<void>;
 }

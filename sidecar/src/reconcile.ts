@@ -4,6 +4,7 @@
 // and delete cnmd-owned links and addresses that no record knows.
 import type { NetworkController } from './controller.js';
 import { ignoreMissing } from './controller.js';
+import { shareNames } from './modes.js';
 import { sandboxKey } from './sandbox-path.js';
 
 /** Host links cnmd makes: bridges `cnmd-<id>` and veth host ends `vcn<random>`. */
@@ -38,8 +39,12 @@ export async function reconcile(c: NetworkController): Promise<ReconcileReport> 
   }
 
   for (const ep of c.endpoints.all()) {
-    const net = c.networks.get(ep.network);
     const alive = sandboxKey(ep.sandbox) === ep.sandboxKey;
+    if (ep.mode) {
+      if (!alive) await c.destroyEndpoint(ep);
+      continue;
+    }
+    const net = c.networks.get(ep.network);
     if (!net || !alive || ep.state === 'attaching') {
       await c.destroyEndpoint(ep);
       report.endpointsRemoved++;
@@ -100,7 +105,12 @@ export async function reconcile(c: NetworkController): Promise<ReconcileReport> 
       report.linksDeleted++;
     }
   }
-  await c.firewall.reconcile(c.networks.all(), c.endpoints.all());
+  // Containers sharing another's namespace answer by name again (after their owner's join).
+  for (const ep of c.endpoints.all()) if (ep.mode === 'container') await shareNames(c, ep);
+  await c.firewall.reconcile(
+    c.networks.all(),
+    c.endpoints.all().filter((e) => !e.mode),
+  );
   return report;
 }
 

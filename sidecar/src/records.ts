@@ -40,4 +40,8 @@ export interface EndpointRecord {
   defaultRoute: boolean;
   /** `attaching` until every part exists: one still attaching after a crash is undone. */
   state: 'attaching' | 'ready';
+  /** Docker's none, host and container:<name> modes: no endpoint of a network (modes.ts). */
+  mode?: 'none' | 'host' | 'container';
+  /** container mode: the name of the container whose namespace this one shares. */
+  shares?: string;
 }
