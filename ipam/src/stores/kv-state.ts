@@ -1,6 +1,12 @@
 import type { StoreEntry, StoreOp, StoreResult } from './types.js';
 
-type Undo = [key: string, previous: StoreEntry | undefined];
+/** One applied write: what it replaced and what it wrote (undefined: a delete). */
+export interface Change {
+  key: string;
+  revision: number;
+  previous: StoreEntry | undefined;
+  next: StoreEntry | undefined;
+}
 
 /**
  * The in-memory key-value state behind the memory and file stores: conditional writes,
@@ -9,7 +15,7 @@ type Undo = [key: string, previous: StoreEntry | undefined];
 export class KvState {
   readonly entries = new Map<string, StoreEntry>();
   revision = 0;
-  #undo: Undo[] = [];
+  #undo: Change[] = [];
 
   load(entries: Iterable<StoreEntry>, revision: number): void {
     for (const e of entries) this.entries.set(e.key, e);
@@ -38,9 +44,10 @@ export class KvState {
         continue;
       }
       const revision = ++this.revision;
-      if (keepUndo) this.#undo.push([op.key, cur]);
-      if (op.op === 'delete') this.entries.delete(op.key);
-      else this.entries.set(op.key, { key: op.key, value: op.value, revision });
+      const next = op.op === 'delete' ? undefined : { key: op.key, value: op.value, revision };
+      if (keepUndo) this.#undo.push({ key: op.key, revision, previous: cur, next });
+      if (next) this.entries.set(op.key, next);
+      else this.entries.delete(op.key);
       results[i] = revision;
     }
     return results;
@@ -56,13 +63,29 @@ export class KvState {
     this.#undo.splice(0, count);
   }
 
+  /** The first `count` pending writes, oldest first: what a journal must record. */
+  changes(count: number): Change[] {
+    return this.#undo.slice(0, count);
+  }
+
   /** Takes back every write not yet settled, newest first. */
   rollback(): void {
-    for (let i = this.#undo.length - 1; i >= 0; i--) {
-      const [key, prev] = this.#undo[i]!;
-      if (prev) this.entries.set(key, prev);
-      else this.entries.delete(key);
+    this.#undo = KvState.#unwind(this.entries, this.#undo);
+  }
+
+  /** The entries without the writes not yet settled (what is on disk), and their revision. */
+  settled(): { entries: Map<string, StoreEntry>; revision: number } {
+    const entries = new Map(this.entries);
+    KvState.#unwind(entries, this.#undo);
+    return { entries, revision: this.#undo[0] ? this.#undo[0].revision - 1 : this.revision };
+  }
+
+  static #unwind(entries: Map<string, StoreEntry>, undo: Change[]): Change[] {
+    for (let i = undo.length - 1; i >= 0; i--) {
+      const { key, previous } = undo[i]!;
+      if (previous) entries.set(key, previous);
+      else entries.delete(key);
     }
-    this.#undo = [];
+    return [];
   }
 }
