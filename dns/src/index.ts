@@ -7,5 +7,6 @@ export { DnsServer } from './server.js';
 export { type ChangeListener, NameTable, type NameTableTx } from './table/name-table.js';
 export type { EndpointSpec, ServicePort, ServiceSpec, TaskSpec } from './table/types.js';
 export type { PacketHandler, Peer, UdpTransport } from './transport.js';
+export { BatchTransportError, type BatchTransportErrorCode, BatchUdpTransport } from './transports/batch.js';
 export { type DgramPeer, DgramTransport } from './transports/dgram.js';
 export { parseResolvConf, type ResolvConf, readResolvConf, upstreamsFromResolvConf } from './upstream/resolv-conf.js';

@@ -6,7 +6,7 @@
 import dgram from 'node:dgram';
 import { mkdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import net from 'node:net';
-import { DgramTransport, type DnsServer, type UdpTransport } from '@cnmd/dns';
+import { BatchUdpTransport, DgramTransport, type DnsServer, type UdpTransport } from '@cnmd/dns';
 import { SidecarError } from './errors.js';
 import type { DnsHooks } from './hooks.js';
 import { native } from './netns/native.js';
@@ -111,23 +111,34 @@ export class DnsWiring implements DnsHooks {
  */
 export async function openResolverSockets(path: string): Promise<{ udp: UdpTransport; tcp: net.Server }> {
   const [udpFd, tcpFd] = withNetns(path, () => [native().udpBind(RESOLVER, 0), native().tcpListen(RESOLVER, 0)]);
-  const socket = dgram.createSocket('udp4');
-  await new Promise<void>((resolve) => socket.bind({ fd: udpFd }, resolve));
+  // recvmmsg/sendmmsg through the batch addon when it is built (3-4x less CPU per query),
+  // else plain node:dgram on the same socket.
+  let udp: UdpTransport;
+  let udpPort: number;
+  if (BatchUdpTransport.available()) {
+    const batch = new BatchUdpTransport(udpFd);
+    udp = batch;
+    udpPort = batch.port;
+  } else {
+    const socket = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => socket.bind({ fd: udpFd }, resolve));
+    udp = new DgramTransport(socket);
+    udpPort = socket.address().port;
+  }
   const tcp = net.createServer();
   await new Promise<void>((resolve) => tcp.listen({ fd: tcpFd }, resolve));
-  const udpPort = socket.address().port;
   const tcpPort = (tcp.address() as net.AddressInfo).port;
   try {
     // libnftables in this process, inside the sandbox: no nft process per attach.
     withNetns(path, () => native().nftRun(resolverNat(udpPort, tcpPort)));
   } catch (err) {
-    socket.close();
+    await udp.close();
     tcp.close();
     throw new SidecarError('SIDECAR_SOCKET', `cannot redirect ${RESOLVER}:53 in ${path}: ${(err as Error).message}`, {
       cause: err,
     });
   }
-  return { udp: new DgramTransport(socket), tcp };
+  return { udp, tcp };
 }
 
 /** The sandbox's `ip cnmd-dns` table, replaced whole in one transaction. */
