@@ -114,6 +114,7 @@ export class Daemon {
     clearInterval(this.#sweep);
     await this.#api?.close();
     await this.controller?.close();
+    await this.controller?.dns.close();
     await this.dns?.close();
     await this.#parts.firewall.close();
     await this.#store?.close();

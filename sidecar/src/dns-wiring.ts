@@ -11,6 +11,7 @@ import { SidecarError } from './errors.js';
 import type { DnsHooks } from './hooks.js';
 import { native } from './netns/native.js';
 import { withNetns } from './netns/netns.js';
+import { NftWorker } from './nft-worker.js';
 import type { EndpointRecord, NetworkRecord } from './records.js';
 
 export const RESOLVER = '127.0.0.11';
@@ -25,6 +26,7 @@ export interface DnsWiringOptions {
 
 export class DnsWiring implements DnsHooks {
   readonly #o: Required<DnsWiringOptions>;
+  readonly #nft = new NftWorker();
 
   constructor(o: DnsWiringOptions) {
     this.#o = { etcNetns: '/etc/netns', ...o };
@@ -48,7 +50,7 @@ export class DnsWiring implements DnsHooks {
       server.configureSandbox(ep.sandboxKey, { forward });
       return;
     }
-    const { udp, tcp } = await openResolverSockets(ep.sandbox);
+    const { udp, tcp } = await openResolverSockets(this.#nft, ep.sandbox);
     server.addSandbox(ep.sandboxKey, { udp, tcp, networks: names, forward });
     if (ep.netnsName) await this.#writeResolvConf(ep.netnsName);
   }
@@ -68,7 +70,7 @@ export class DnsWiring implements DnsHooks {
     // The last network: the resolver goes, even when it was not served (after a restart, or
     // because the sandbox died), so that no resolv.conf of ours outlives the sandbox.
     if (served) await server.removeSandbox(ep.sandboxKey);
-    await closeResolverNat(ep.sandbox);
+    await closeResolverNat(this.#nft, ep.sandbox);
     if (ep.netnsName) await this.#removeResolvConf(ep.netnsName);
   }
 
@@ -87,7 +89,9 @@ export class DnsWiring implements DnsHooks {
     });
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await this.#nft.close();
+  }
 
   async #writeResolvConf(name: string): Promise<void> {
     const host = await readFile(this.#o.hostResolvConf, 'utf8').catch(() => '');
@@ -109,7 +113,10 @@ export class DnsWiring implements DnsHooks {
  * kernel picks, and a NAT rule there that sends 127.0.0.11:53 to them, as libnetwork does:
  * port 53 itself stays free for a DNS server the container runs on 0.0.0.0:53.
  */
-export async function openResolverSockets(path: string): Promise<{ udp: UdpTransport; tcp: net.Server }> {
+export async function openResolverSockets(
+  nft: NftWorker,
+  path: string,
+): Promise<{ udp: UdpTransport; tcp: net.Server }> {
   const [udpFd, tcpFd] = withNetns(path, () => [native().udpBind(RESOLVER, 0), native().tcpListen(RESOLVER, 0)]);
   // recvmmsg/sendmmsg through the batch addon when it is built (3-4x less CPU per query),
   // else plain node:dgram on the same socket.
@@ -129,8 +136,7 @@ export async function openResolverSockets(path: string): Promise<{ udp: UdpTrans
   await new Promise<void>((resolve) => tcp.listen({ fd: tcpFd }, resolve));
   const tcpPort = (tcp.address() as net.AddressInfo).port;
   try {
-    // libnftables in this process, inside the sandbox: no nft process per attach.
-    withNetns(path, () => native().nftRun(resolverNat(udpPort, tcpPort)));
+    await nft.run(path, resolverNat(udpPort, tcpPort));
   } catch (err) {
     await udp.close();
     tcp.close();
@@ -158,10 +164,7 @@ export function resolverNat(udpPort: number, tcpPort: number): string {
 }
 
 /** Removes the redirect; the sandbox may be gone already. */
-export async function closeResolverNat(path: string): Promise<void> {
-  try {
-    withNetns(path, () => native().nftRun('add table ip cnmd-dns\ndelete table ip cnmd-dns\n'));
-  } catch {
-    // The sandbox is gone, and its table with it.
-  }
+export async function closeResolverNat(nft: NftWorker, path: string): Promise<void> {
+  // The sandbox may be gone, and its table with it.
+  await nft.run(path, 'add table ip cnmd-dns\ndelete table ip cnmd-dns\n').catch(() => {});
 }

@@ -42,6 +42,8 @@ export type SidecarErrorCode =
   | 'SIDECAR_ENDPOINT_NOT_FOUND'
   /** Another sandbox uses that container name. */
   | 'SIDECAR_NAME_IN_USE'
+  /** nft (libnftables) refused a script; its error is in the message. */
+  | 'SIDECAR_NFT'
   /** A host port is published already; nothing changed. */
   | 'SIDECAR_PORT_IN_USE'
   /** The daemon's flags or config file are wrong. */
