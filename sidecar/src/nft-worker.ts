@@ -5,6 +5,7 @@
 // sockets, so the socket libnftables opens in the daemon would be such an fd. The child's fd
 // table stays tiny, and one process serves every call, so no process is spawned per attach.
 import { type ChildProcess, fork } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { SidecarError } from './errors.js';
 
@@ -32,7 +33,11 @@ export class NftWorker {
 
   #spawn(): ChildProcess {
     if (this.#child) return this.#child;
-    const main = fileURLToPath(new URL('./nft-worker-main.js', import.meta.url));
+    // Next to this module once built; from src/ (under vitest), the built one in dist/.
+    const main = ['./nft-worker-main.js', '../dist/src/nft-worker-main.js']
+      .map((p) => fileURLToPath(new URL(p, import.meta.url)))
+      .find((f) => existsSync(f));
+    if (!main) throw new SidecarError('SIDECAR_NATIVE_MISSING', 'the nft worker is not built: run `npm run build`');
     const child = fork(main, [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], serialization: 'json' });
     child.on('message', (m: { id: number; error?: string }) => {
       const p = this.#pending.get(m.id);
