@@ -225,7 +225,8 @@ export class NetworkController implements Controller {
       if (ref.netnsName) ep.netnsName = ref.netnsName;
       if (name) ep.name = name;
       if (spec.hostname) ep.hostname = spec.hostname;
-      await this.endpoints.put(ep);
+      // Addresses first, then the record that names them (one write fewer per attach): a crash
+      // between the two leaves addresses no record holds, which reconcile returns to the pool.
       try {
         const a4 = await this.ipam.requestAddress(net.pool4, {
           ...(spec.ip ? { address: spec.ip } : {}),

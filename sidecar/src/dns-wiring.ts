@@ -50,9 +50,11 @@ export class DnsWiring implements DnsHooks {
       server.configureSandbox(ep.sandboxKey, { forward });
       return;
     }
-    const { udp, tcp } = await openResolverSockets(this.#nft, ep.sandbox);
+    const [{ udp, tcp }] = await Promise.all([
+      openResolverSockets(this.#nft, ep.sandbox),
+      ep.netnsName ? this.#writeResolvConf(ep.netnsName) : undefined,
+    ]);
     server.addSandbox(ep.sandboxKey, { udp, tcp, networks: names, forward });
-    if (ep.netnsName) await this.#writeResolvConf(ep.netnsName);
   }
 
   async leave(ep: EndpointRecord, net: NetworkRecord | undefined, remaining: NetworkRecord[]): Promise<void> {
@@ -93,9 +95,19 @@ export class DnsWiring implements DnsHooks {
     await this.#nft.close();
   }
 
-  async #writeResolvConf(name: string): Promise<void> {
+  /** The host's search, domain and options lines, read at most every few seconds. */
+  async #hostLines(): Promise<string[]> {
+    if (this.#hostCache && this.#hostCache.at > Date.now() - 5000) return this.#hostCache.lines;
     const host = await readFile(this.#o.hostResolvConf, 'utf8').catch(() => '');
-    const keep = host.split('\n').filter((l) => /^\s*(search|domain|options)\b/.test(l));
+    const lines = host.split('\n').filter((l) => /^\s*(search|domain|options)\b/.test(l));
+    this.#hostCache = { at: Date.now(), lines };
+    return lines;
+  }
+
+  #hostCache: { at: number; lines: string[] } | undefined;
+
+  async #writeResolvConf(name: string): Promise<void> {
+    const keep = await this.#hostLines();
     const dir = `${this.#o.etcNetns}/${name}`;
     await mkdir(dir, { recursive: true });
     await writeFile(`${dir}/resolv.conf`, `# written by cnmd\nnameserver ${RESOLVER}\n${keep.join('\n')}\n`);
