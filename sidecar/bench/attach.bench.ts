@@ -36,6 +36,9 @@ async function daemonStats(pid: number): Promise<{ rssKiB: number; fds: number }
 }
 
 const dir = await mkdtemp(join(tmpdir(), 'cnmd-bench-'));
+// `ip netns add` mounts /run/netns on first use: unmount it at the end if this run made it.
+const netnsMounted = async () => (await readFile('/proc/self/mountinfo', 'utf8')).includes(' /run/netns ');
+const mountedBefore = await netnsMounted();
 const sandboxes = Array.from({ length: N }, (_, i) => `${tag}-${i}`);
 let daemon: ChildProcess | undefined;
 try {
@@ -168,4 +171,7 @@ try {
   for (const s of sandboxes) await ip('netns', 'delete', s).catch(() => {});
   await ip('netns', 'delete', hostNs).catch(() => {});
   await rm(dir, { recursive: true, force: true });
+  if (!mountedBefore && (await readdir('/run/netns').catch(() => [])).length === 0 && (await netnsMounted())) {
+    await exec('umount', ['/run/netns']).catch(() => {});
+  }
 }
