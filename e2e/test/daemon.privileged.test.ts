@@ -1,6 +1,6 @@
 // The daemon on one simulated host: networks, endpoints, DNS inside sandboxes, checked with
 // the CLI and real clients (dig, getent, ping) from inside the sandboxes.
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestHost } from '../src/daemon-harness.js';
 import { Netns } from '../src/netns.js';
@@ -55,6 +55,19 @@ describe('networks', () => {
     expect(r.code).not.toBe(0);
     expect(r.err).toContain(code);
     expect(await host.json('network', 'ls')).toEqual([]);
+  });
+
+  it('serves its API on a socket only root can use', async () => {
+    expect(statSync(host.socket).mode & 0o777).toBe(0o600);
+  });
+
+  it('gives endpoints the MTU of their network', async () => {
+    await host.ok('network', 'create', 'jumbo', '--subnet', '10.90.0.0/24', '--mtu', '1400');
+    const ns = await sandbox();
+    await host.ok('attach', ns.name, '--network', 'jumbo');
+    expect(await ns.exec('ip', ['-o', 'link', 'show', 'eth0'])).toContain('mtu 1400');
+    await host.ok('detach', ns.name);
+    await host.ok('network', 'rm', 'jumbo');
   });
 
   it('refuses an overlapping subnet and a duplicate name', async () => {
