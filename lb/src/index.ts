@@ -1,1 +1,1 @@
-export {};
+export type { ApplyResult, Backend, DataPlane, Proto, Scheduler, ServicePort, VirtualService } from './types.js';
