@@ -1,0 +1,330 @@
+// The desired state of one load-balancer sandbox (libnetwork: one `lb_<network>` sandbox per
+// network and host) and its application through a data plane. Every change is validated
+// first (a bad one changes nothing), applied as the whole desired state (the data plane sends
+// only the difference), and committed only once applied; changes are serialised, so two calls
+// never interleave their transactions.
+//
+// Removing a backend drains it, as libnetwork does not (moby/moby#36878, #38841): weight 0 at
+// once (no new connections, established ones go on), removal after a grace period, then its
+// stale UDP conntrack entries are deleted, so no client keeps talking to a task that is gone.
+import { type Clock, systemClock } from './clock.js';
+import type { Conntrack } from './conntrack.js';
+import { healthChannel, type LbSyncEvent, syncChannel } from './diagnostics.js';
+import { invalid, isLbError, LbError } from './errors.js';
+import { defaultProbe, HealthMonitor, type HealthProbe } from './health.js';
+import { canonical } from './ip.js';
+import {
+  type BackendSpec,
+  MIN_MARK,
+  portsClash,
+  type Service,
+  type ServiceSpec,
+  toVirtualService,
+  validateBackend,
+  validateBackends,
+  validateService,
+} from './service.js';
+import type { ApplyResult, DataPlane, VirtualService } from './types.js';
+
+export interface LoadBalancerOptions {
+  dataplane: DataPlane;
+  /** Deletes stale UDP flows of removed backends; none are deleted when absent. */
+  conntrack?: Conntrack;
+  clock?: Clock;
+  /** How long a removed backend drains before it goes (ms); 10 s by default. */
+  drainMs?: number;
+  /** Probes backends for the services that ask for health checks; from this process by default. */
+  probe?: HealthProbe;
+}
+
+export function defaultOptions(): Omit<Required<LoadBalancerOptions>, 'dataplane' | 'conntrack'> {
+  return { clock: systemClock, drainMs: 10_000, probe: defaultProbe };
+}
+
+interface Entry {
+  svc: Service;
+  /** Backends being drained: their weight before, and the timer that removes them. */
+  draining: Map<string, { weight: number; timer: unknown }>;
+  /** Backends out of the rotation by health check. */
+  unhealthy: Set<string>;
+}
+
+export class LoadBalancer implements AsyncDisposable {
+  readonly #dp: DataPlane;
+  readonly #conntrack: Conntrack | undefined;
+  readonly #clock: Clock;
+  readonly #drainMs: number;
+  readonly #health: HealthMonitor;
+  #entries = new Map<string, Entry>();
+  #queue: Promise<unknown> = Promise.resolve();
+  #closed = false;
+
+  constructor(options: LoadBalancerOptions) {
+    const o = { ...defaultOptions(), ...options };
+    if (!o.dataplane) throw invalid('a LoadBalancer needs a data plane');
+    if (!Number.isInteger(o.drainMs) || o.drainMs < 0) throw invalid('drainMs must be an integer >= 0');
+    this.#dp = o.dataplane;
+    this.#conntrack = o.conntrack;
+    this.#clock = o.clock;
+    this.#drainMs = o.drainMs;
+    this.#health = new HealthMonitor(o.clock, o.probe, (s, a, ok) => void this.#healthChanged(s, a, ok));
+  }
+
+  /** Applies the desired state as it is (after a restart: the data plane resyncs by difference). */
+  sync(): Promise<ApplyResult> {
+    return this.#serial('sync', async () => this.#apply('sync', this.#entries));
+  }
+
+  addService(spec: ServiceSpec): Promise<Service> {
+    return this.#serial('addService', async () => {
+      const svc = validateService(spec);
+      if (this.#entries.has(svc.name)) throw new LbError('LB_SERVICE_EXISTS', `service ${svc.name} exists`);
+      for (const e of this.#entries.values()) {
+        const clash = portsClash(svc, e.svc);
+        if (clash) throw new LbError('LB_PORT_IN_USE', `${clash} is taken by service ${e.svc.name}`);
+      }
+      if (svc.endpointMode === 'vip') svc.mark = this.#mark(svc.mark);
+      const next = new Map(this.#entries);
+      next.set(svc.name, { svc, draining: new Map(), unhealthy: new Set() });
+      await this.#apply('addService', next);
+      if (svc.health && svc.endpointMode === 'vip') {
+        this.#health.watch(svc.name, svc.health, () => {
+          const e = this.#entries.get(svc.name);
+          return e ? e.svc.backends.filter((b) => !e.draining.has(b.address)).map((b) => b.address) : [];
+        });
+      }
+      return structuredClone(svc);
+    });
+  }
+
+  removeService(name: string): Promise<void> {
+    return this.#serial('removeService', async () => {
+      const e = this.#entry(name);
+      const next = new Map(this.#entries);
+      next.delete(name);
+      await this.#apply('removeService', next);
+      this.#health.stop(name);
+      for (const d of e.draining.values()) this.#clock.clearTimeout(d.timer);
+      await this.#flushUdp(
+        e.svc,
+        e.svc.backends.map((b) => b.address),
+      );
+    });
+  }
+
+  /** Makes the backends exactly `backends`; those left out are drained, unless `drain` is false. */
+  setBackends(name: string, backends: BackendSpec[], opts: { drain?: boolean } = {}): Promise<void> {
+    return this.#serial('setBackends', async () => {
+      const e = this.#entry(name);
+      if (!Array.isArray(backends)) throw invalid('backends must be a list');
+      const want = validateBackends(e.svc, backends);
+      const keep = new Set(want.map((b) => b.address));
+      const gone = e.svc.backends.filter((b) => !keep.has(b.address)).map((b) => b.address);
+      const drain = opts.drain !== false && this.#drainMs > 0;
+      const svc = { ...e.svc, backends: [...want] };
+      if (drain) {
+        for (const a of gone) svc.backends.push({ address: a, weight: 0 });
+      }
+      await this.#apply('setBackends', this.#with(e, svc));
+      for (const b of want) this.#undrain(e, b.address);
+      if (drain) for (const a of gone) this.#startDrain(e, a, this.#drainMs, this.#weightBefore(e, a));
+      else await this.#flushUdp(e.svc, gone);
+    });
+  }
+
+  /** Adds a backend (once its container is up: the caller knows), or cancels its drain. */
+  addBackend(name: string, backend: BackendSpec): Promise<void> {
+    return this.#serial('addBackend', async () => {
+      const e = this.#entry(name);
+      const b = validateBackend(e.svc, backend);
+      const backends = e.svc.backends.filter((x) => x.address !== b.address);
+      backends.push(b);
+      await this.#apply('addBackend', this.#with(e, { ...e.svc, backends }));
+      this.#undrain(e, b.address);
+    });
+  }
+
+  /** Drains a backend (weight 0: no new connections), then removes it after `graceMs`
+   * (the drainMs option by default; 0 removes it now) and deletes its UDP flows. Resolves once
+   * the drain has begun (or the backend is gone, for 0); `idle()` waits for the removal. */
+  removeBackend(name: string, address: string, opts: { graceMs?: number } = {}): Promise<void> {
+    return this.#serial('removeBackend', async () => {
+      const e = this.#entry(name);
+      const grace = opts.graceMs ?? this.#drainMs;
+      if (!Number.isInteger(grace) || grace < 0) throw invalid('graceMs must be an integer >= 0');
+      const b = e.svc.backends.find((x) => x.address === address || x.address === canonicalOr(address));
+      if (!b) throw new LbError('LB_BACKEND_NOT_FOUND', `service ${name} has no backend ${address}`);
+      if (grace === 0) return this.#remove(e, b.address, 'removeBackend');
+      if (e.draining.has(b.address)) return;
+      const weight = b.weight;
+      const backends = e.svc.backends.map((x) => (x === b ? { ...x, weight: 0 } : x));
+      await this.#apply('removeBackend', this.#with(e, { ...e.svc, backends }));
+      this.#startDrain(e, b.address, grace, weight);
+    });
+  }
+
+  /** A copy of every service, draining backends with weight 0. */
+  services(): Service[] {
+    return [...this.#entries.values()].map((e) => structuredClone(e.svc));
+  }
+
+  service(name: string): Service | undefined {
+    const e = this.#entries.get(name);
+    return e && structuredClone(e.svc);
+  }
+
+  /** What the data plane is sent: the VIP services, drained and unhealthy backends at weight 0. */
+  desired(): VirtualService[] {
+    return desiredOf(this.#entries);
+  }
+
+  /** Resolves when every change asked for so far (drain expiries included) is done. */
+  async idle(): Promise<void> {
+    let q: Promise<unknown>;
+    do {
+      q = this.#queue;
+      await q;
+    } while (q !== this.#queue);
+  }
+
+  close(): Promise<void> {
+    return this.#serial(
+      'close',
+      async () => {
+        if (this.#closed) return;
+        this.#closed = true;
+        this.#health.close();
+        for (const e of this.#entries.values()) for (const d of e.draining.values()) this.#clock.clearTimeout(d.timer);
+        await this.#dp.close();
+      },
+      true,
+    );
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  #entry(name: string): Entry {
+    const e = this.#entries.get(name);
+    if (!e) throw new LbError('LB_SERVICE_NOT_FOUND', `no service ${JSON.stringify(name)}`);
+    return e;
+  }
+
+  #with(e: Entry, svc: Service): Map<string, Entry> {
+    const next = new Map(this.#entries);
+    next.set(svc.name, { ...e, svc });
+    return next;
+  }
+
+  #mark(wanted: number | undefined): number {
+    const used = new Set([...this.#entries.values()].map((e) => e.svc.mark));
+    if (wanted !== undefined) {
+      if (used.has(wanted)) throw new LbError('LB_MARK_IN_USE', `mark ${wanted} is taken`);
+      return wanted;
+    }
+    let m = MIN_MARK;
+    while (used.has(m)) m++;
+    if (m > 0xffffffff) throw new LbError('LB_MARK_IN_USE', 'no mark left');
+    return m;
+  }
+
+  #weightBefore(e: Entry, address: string): number {
+    return e.draining.get(address)?.weight ?? e.svc.backends.find((b) => b.address === address)?.weight ?? 1;
+  }
+
+  #startDrain(e: Entry, address: string, ms: number, weight: number): void {
+    if (e.draining.has(address)) return;
+    const timer = this.#clock.setTimeout(() => {
+      void this.#serial('drain-expired', async () => {
+        const cur = this.#entries.get(e.svc.name);
+        if (!cur?.draining.has(address)) return; // re-added or the service went meanwhile
+        await this.#remove(cur, address, 'drain-expired');
+      }).catch(() => {}); // the sync event reported it; the drain is retried by the next change
+    }, ms);
+    e.draining.set(address, { weight, timer });
+  }
+
+  #undrain(e: Entry, address: string): void {
+    const d = this.#entries.get(e.svc.name)?.draining.get(address);
+    if (!d) return;
+    this.#clock.clearTimeout(d.timer);
+    this.#entries.get(e.svc.name)!.draining.delete(address);
+  }
+
+  async #remove(e: Entry, address: string, op: string): Promise<void> {
+    const backends = e.svc.backends.filter((x) => x.address !== address);
+    await this.#apply(op, this.#with(e, { ...e.svc, backends }));
+    this.#undrain(e, address);
+    this.#entries.get(e.svc.name)?.unhealthy.delete(address);
+    await this.#flushUdp(e.svc, [address]);
+  }
+
+  async #flushUdp(svc: Service, addresses: string[]): Promise<void> {
+    if (!this.#conntrack || !svc.vip || addresses.length === 0) return;
+    if (svc.ports.length > 0 && !svc.ports.some((p) => p.proto === 'udp')) return;
+    for (const a of addresses) await this.#conntrack.deleteUdp(svc.vip, a);
+  }
+
+  async #healthChanged(service: string, address: string, healthy: boolean): Promise<void> {
+    if (healthChannel.hasSubscribers) healthChannel.publish({ service, address, healthy });
+    await this.#serial('health', async () => {
+      const e = this.#entries.get(service);
+      if (!e) return;
+      if (healthy) e.unhealthy.delete(address);
+      else e.unhealthy.add(address);
+      await this.#apply('health', this.#entries);
+    }).catch(() => {});
+  }
+
+  /** Sends `next` to the data plane and commits it when the data plane took it. */
+  async #apply(op: string, next: Map<string, Entry>): Promise<ApplyResult> {
+    const desired = desiredOf(next);
+    const t0 = performance.now();
+    let r: ApplyResult | undefined;
+    let error: string | undefined;
+    try {
+      r = await this.#dp.apply(desired);
+    } catch (cause) {
+      error = isLbError(cause) ? cause.code : 'LB_DATAPLANE';
+      if (isLbError(cause)) throw cause;
+      throw new LbError('LB_DATAPLANE', `the ${this.#dp.name} data plane failed: ${(cause as Error).message}`, {
+        cause,
+      });
+    } finally {
+      if (syncChannel.hasSubscribers) {
+        const ev: LbSyncEvent = {
+          op,
+          dataplane: this.#dp.name,
+          services: desired.length,
+          backends: desired.reduce((n, vs) => n + vs.backends.length, 0),
+          added: r?.added ?? 0,
+          changed: r?.changed ?? 0,
+          removed: r?.removed ?? 0,
+          ms: performance.now() - t0,
+          ...(error ? { error } : {}),
+        };
+        syncChannel.publish(ev);
+      }
+    }
+    this.#entries = next;
+    return r;
+  }
+
+  #serial<T>(_op: string, fn: () => Promise<T>, whenClosed = false): Promise<T> {
+    const run = this.#queue.then(() => {
+      if (this.#closed && !whenClosed) throw new LbError('LB_CLOSED', 'the load balancer is closed');
+      return fn();
+    });
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+}
+
+function desiredOf(entries: Map<string, Entry>): VirtualService[] {
+  const out: VirtualService[] = [];
+  for (const e of entries.values()) if (e.svc.endpointMode === 'vip') out.push(toVirtualService(e.svc, e.unhealthy));
+  return out;
+}
+
+const canonicalOr = (a: string): string => canonical(a) ?? a;
