@@ -4,12 +4,21 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Ipam, Store } from '@cnmd/ipam';
 import { SidecarError } from './errors.js';
-import type { DnsHooks, FirewallHooks } from './hooks.js';
+import type { DnsHooks, FirewallHooks, LbHooks } from './hooks.js';
 import type { Kernel, NetnsLinks } from './kernel/types.js';
-import type { AttachSpec, Controller, EndpointInfo, NetworkInfo, NetworkSpec } from './model.js';
+import type {
+  AttachSpec,
+  Controller,
+  EndpointInfo,
+  NetworkInfo,
+  NetworkSpec,
+  ServiceInfo,
+  ServiceSpec,
+} from './model.js';
 import { attachMode, detachMode, modeOf, shareNames } from './modes.js';
 import type { EndpointRecord, NetworkRecord } from './records.js';
 import { resolveSandbox } from './sandbox-path.js';
+import { Services } from './services.js';
 import { Records } from './state.js';
 
 export interface ControllerOptions {
@@ -18,6 +27,8 @@ export interface ControllerOptions {
   kernel: Kernel;
   firewall: FirewallHooks;
   dns: DnsHooks;
+  /** The load balancer of vip services; without it only dnsrr services can be made. */
+  lb?: LbHooks;
 }
 
 export class NetworkController implements Controller {
@@ -27,6 +38,7 @@ export class NetworkController implements Controller {
   readonly kernel: Kernel;
   readonly firewall: FirewallHooks;
   readonly dns: DnsHooks;
+  readonly services: Services;
   #host: NetnsLinks | undefined;
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -37,6 +49,7 @@ export class NetworkController implements Controller {
     this.kernel = o.kernel;
     this.firewall = o.firewall;
     this.dns = o.dns;
+    this.services = new Services(this, new Records(o.store, 'svc'), o.lb);
   }
 
   /** The links of the host: the namespace the daemon runs in. */
@@ -146,6 +159,13 @@ export class NetworkController implements Controller {
     return this.serial(async () => {
       const rec = this.network(name);
       const eps = this.endpoints.all().filter((e) => e.network === rec.id);
+      const svcs = this.services.records.all().filter((s) => s.network === rec.id);
+      if (svcs.length > 0) {
+        throw new SidecarError(
+          'SIDECAR_NETWORK_IN_USE',
+          `network ${name} has ${svcs.length} service(s): remove them first`,
+        );
+      }
       if (eps.length > 0) {
         throw new SidecarError(
           'SIDECAR_NETWORK_IN_USE',
@@ -168,6 +188,24 @@ export class NetworkController implements Controller {
       await this.ipam.releasePool(pool);
     }
     await this.networks.delete(rec.id);
+  }
+
+  // ---- services ----
+
+  createService(spec: ServiceSpec): Promise<ServiceInfo> {
+    return this.serial(() => this.services.create(spec));
+  }
+
+  listServices(): ServiceInfo[] {
+    return this.services.records.all().map((s) => this.services.info(s));
+  }
+
+  inspectService(name: string, network?: string): ServiceInfo {
+    return this.services.info(this.services.find(name, network));
+  }
+
+  removeService(name: string, network?: string): Promise<void> {
+    return this.serial(() => this.services.remove(name, network));
   }
 
   // ---- endpoints ----
@@ -208,6 +246,7 @@ export class NetworkController implements Controller {
       if (name && this.endpoints.all().some((e) => e.name === name && e.sandboxKey !== ref.key)) {
         throw new SidecarError('SIDECAR_NAME_IN_USE', `the name ${name} is used by another sandbox`);
       }
+      if (spec.service) this.services.find(spec.service, net.spec.name); // SIDECAR_SERVICE_NOT_FOUND
       await this.firewall.checkPorts(spec.publish);
       const ep: EndpointRecord = {
         id: randomBytes(32).toString('hex'),
@@ -225,6 +264,10 @@ export class NetworkController implements Controller {
       if (ref.netnsName) ep.netnsName = ref.netnsName;
       if (name) ep.name = name;
       if (spec.hostname) ep.hostname = spec.hostname;
+      if (spec.service) {
+        ep.service = spec.service;
+        ep.weight = spec.weight ?? 1;
+      }
       // Addresses first, then the record that names them (one write fewer per attach): a crash
       // between the two leaves addresses no record holds, which reconcile returns to the pool.
       try {
@@ -240,6 +283,8 @@ export class NetworkController implements Controller {
         await this.buildEndpoint(net, ep);
         ep.state = 'ready';
         await this.endpoints.put(ep);
+        // A task joins its service only now that its container is up (moby/moby#38841).
+        await this.services.touched(ep);
       } catch (err) {
         await this.destroyEndpoint(ep).catch(() => {});
         throw err;
@@ -336,6 +381,7 @@ export class NetworkController implements Controller {
       if (ep.ip6 && net.pool6) await this.ipam.releaseAddress(net.pool6, ep.ip6).catch(() => false);
     }
     await this.endpoints.delete(ep.id);
+    await this.services.touched(ep);
   }
 
   #sandboxNetworks(key: string, self: EndpointRecord): NetworkRecord[] {

@@ -12,7 +12,7 @@ import type { DnsHooks } from './hooks.js';
 import { native } from './netns/native.js';
 import { withNetns } from './netns/netns.js';
 import { NftWorker } from './nft-worker.js';
-import type { EndpointRecord, NetworkRecord } from './records.js';
+import type { EndpointRecord, NetworkRecord, ServiceRecord } from './records.js';
 
 export const RESOLVER = '127.0.0.11';
 
@@ -74,6 +74,26 @@ export class DnsWiring implements DnsHooks {
     if (served) await server.removeSandbox(ep.sandboxKey);
     await closeResolverNat(this.#nft, ep.sandbox);
     if (ep.netnsName) await this.#removeResolvConf(ep.netnsName);
+  }
+
+  service(net: NetworkRecord, svc: ServiceRecord, tasks: EndpointRecord[] | undefined): void {
+    const table = this.#o.server.table;
+    if (!tasks) {
+      table.removeService(net.spec.name, svc.spec.name);
+      return;
+    }
+    table.upsertService({
+      network: net.spec.name,
+      name: svc.spec.name,
+      mode: svc.spec.mode,
+      vips: svc.vip ? [svc.vip] : [],
+      ports: svc.spec.ports.filter((p) => p.name).map((p) => ({ name: p.name!, protocol: p.proto, port: p.port })),
+      tasks: tasks.map((t) => ({
+        name: t.name ?? t.containerId.slice(0, 12),
+        addresses: [t.ip, t.ip6].filter((a): a is string => !!a),
+        ready: (t.weight ?? 1) > 0,
+      })),
+    });
   }
 
   alias(net: NetworkRecord, ep: EndpointRecord, on: boolean): void {

@@ -42,6 +42,12 @@ export type SidecarErrorCode =
   | 'SIDECAR_ENDPOINT_NOT_FOUND'
   /** Another sandbox uses that container name. */
   | 'SIDECAR_NAME_IN_USE'
+  | 'SIDECAR_SERVICE_EXISTS'
+  | 'SIDECAR_SERVICE_NOT_FOUND'
+  /** A service with tasks cannot be removed. */
+  | 'SIDECAR_SERVICE_IN_USE'
+  /** vip services need a load balancer data plane (IPVS or nftables). */
+  | 'SIDECAR_LB_UNAVAILABLE'
   /** nft (libnftables) refused a script; its error is in the message. */
   | 'SIDECAR_NFT'
   /** A host port is published already; nothing changed. */

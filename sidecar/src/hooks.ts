@@ -1,7 +1,7 @@
 // What the controller asks of the firewall and of DNS, in its own terms (records). The
 // daemon wires real ones (firewall-hooks.ts over nftables, dns-wiring.ts over @cnmd/dns).
 import type { PortSpec } from './model.js';
-import type { EndpointRecord, NetworkRecord } from './records.js';
+import type { EndpointRecord, NetworkRecord, ServiceRecord } from './records.js';
 
 export interface FirewallHooks {
   addNetwork(net: NetworkRecord): Promise<void>;
@@ -20,7 +20,21 @@ export interface DnsHooks {
   join(ep: EndpointRecord, net: NetworkRecord, networks: NetworkRecord[]): Promise<void>;
   /** The endpoint goes: its names stop resolving; the sandbox keeps `remaining` networks. */
   leave(ep: EndpointRecord, net: NetworkRecord | undefined, remaining: NetworkRecord[]): Promise<void>;
+  /** Makes a service answer with its VIP, or in dnsrr mode its tasks (none: it goes). */
+  service(net: NetworkRecord, svc: ServiceRecord, tasks: EndpointRecord[] | undefined): void;
   /** Adds (or removes) names for an endpoint's addresses alone, for containers sharing its namespace. */
   alias(net: NetworkRecord, ep: EndpointRecord, on: boolean): void;
+  close(): Promise<void>;
+}
+
+export interface LbBackend {
+  address: string;
+  weight: number;
+}
+
+export interface LbHooks {
+  /** The service's VIP balances over exactly these backends; one that left is drained first. */
+  sync(net: NetworkRecord, svc: ServiceRecord, backends: LbBackend[]): Promise<void>;
+  remove(net: NetworkRecord, svc: ServiceRecord): Promise<void>;
   close(): Promise<void>;
 }

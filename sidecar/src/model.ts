@@ -45,6 +45,33 @@ export interface AttachSpec {
   /** Interface name inside the sandbox; eth0, eth1… by default. */
   ifname?: string;
   publish: PortSpec[];
+  /** The endpoint is a task of this service (on the same network). */
+  service?: string;
+  /** Its weight in the service (wrr); 1 by default, 0 to drain. */
+  weight?: number;
+}
+
+export type Scheduler = 'rr' | 'wrr' | 'lc' | 'sh';
+
+export interface ServicePortSpec {
+  /** Names the port for SRV answers: _<name>._<proto>.<service>. */
+  name?: string;
+  proto: Proto;
+  port: number;
+  /** The port on the tasks; `port` when absent. */
+  targetPort?: number;
+}
+
+export interface ServiceSpec {
+  name: string;
+  network: string;
+  /** The VIP (vip mode); the next free address of the network when absent. */
+  vip?: string;
+  /** Balanced ports; none: every port of the VIP. */
+  ports: ServicePortSpec[];
+  scheduler: Scheduler;
+  /** vip: the name answers a virtual IP balanced over the tasks; dnsrr: the tasks' addresses. */
+  mode: 'vip' | 'dnsrr';
 }
 
 /** Docker's rule for network and container names. */
@@ -158,7 +185,7 @@ export function parseAttachSpec(body: unknown): AttachSpec {
   const b = object(body, 'an attachment');
   unknownKeys(
     b,
-    ['sandbox', 'network', 'name', 'aliases', 'hostname', 'ip', 'ip6', 'mac', 'ifname', 'publish'],
+    ['sandbox', 'network', 'name', 'aliases', 'hostname', 'ip', 'ip6', 'mac', 'ifname', 'publish', 'service', 'weight'],
     'an attachment',
   );
   const sandbox = str(b, 'sandbox', (s) => s.length <= 4096 && !s.includes('\0'));
@@ -183,6 +210,15 @@ export function parseAttachSpec(body: unknown): AttachSpec {
   const ip6 = str(b, 'ip6', (s) => isIP(s) === 6, 'is not an IPv6 address');
   const mac = str(b, 'mac', (s) => /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(s), 'is not a MAC address');
   const ifname = str(b, 'ifname', (s) => IFNAME.test(s), 'is not an interface name (at most 15 characters)');
+  const service = str(b, 'service', (s) => NAME.test(s), 'is not a valid service name');
+  if (service) spec.service = service;
+  if (b.weight !== undefined) {
+    if (!Number.isInteger(b.weight) || (b.weight as number) < 0 || (b.weight as number) > 65535) {
+      throw invalid('weight must be 0..65535');
+    }
+    if (!service) throw invalid('weight needs a service');
+    spec.weight = b.weight as number;
+  }
   if (name) spec.name = name;
   if (hostname) spec.hostname = hostname;
   if (ip4) spec.ip = ip4;
@@ -236,4 +272,70 @@ export interface Controller {
   listEndpoints(): EndpointInfo[];
   /** The endpoints of a container, by name or sandbox. */
   inspectContainer(nameOrSandbox: string): EndpointInfo[];
+  createService(spec: ServiceSpec): Promise<ServiceInfo>;
+  listServices(): ServiceInfo[];
+  inspectService(name: string, network?: string): ServiceInfo;
+  removeService(name: string, network?: string): Promise<void>;
+}
+
+export interface ServiceInfo extends ServiceSpec {
+  id: string;
+  vip?: string;
+  mark?: number;
+  backends: { name?: string; address: string; weight: number }[];
+}
+
+/** Parses `[NAME=]PORT[:TARGET][/PROTO]`, e.g. `http=80/tcp`, `8080:80`, `53/udp`. */
+export function parseServicePort(s: string): ServicePortSpec {
+  const m = /^(?:([a-z][a-z0-9-]{0,14})=)?(\d{1,5})(?::(\d{1,5}))?(?:\/(tcp|udp))?$/.exec(s);
+  const port = Number(m?.[2]);
+  const target = m?.[3] === undefined ? undefined : Number(m[3]);
+  if (!m || !(port >= 1 && port <= 65535) || (target !== undefined && !(target >= 1 && target <= 65535))) {
+    throw invalid(`port ${JSON.stringify(s)}: expected [NAME=]PORT[:TARGET][/tcp|udp]`);
+  }
+  const spec: ServicePortSpec = { proto: (m[4] as Proto | undefined) ?? 'tcp', port };
+  if (m[1]) spec.name = m[1];
+  if (target !== undefined) spec.targetPort = target;
+  return spec;
+}
+
+export function parseServiceSpec(body: unknown): ServiceSpec {
+  const b = object(body, 'a service');
+  unknownKeys(b, ['name', 'network', 'vip', 'ports', 'scheduler', 'mode'], 'a service');
+  const name = str(b, 'name', (s) => NAME.test(s), 'is not a valid service name');
+  if (!name) throw invalid('name is required');
+  const network = str(b, 'network');
+  if (!network) throw invalid('network is required');
+  const scheduler = (str(b, 'scheduler') ?? 'rr') as Scheduler;
+  if (!['rr', 'wrr', 'lc', 'sh'].includes(scheduler))
+    throw invalid(`scheduler ${JSON.stringify(scheduler)}: rr, wrr, lc or sh`);
+  const mode = (str(b, 'mode') ?? 'vip') as ServiceSpec['mode'];
+  if (mode !== 'vip' && mode !== 'dnsrr') throw invalid(`mode ${JSON.stringify(mode)}: vip or dnsrr`);
+  const ports = b.ports ?? [];
+  if (!Array.isArray(ports)) throw invalid('ports must be a list');
+  const spec: ServiceSpec = {
+    name,
+    network,
+    scheduler,
+    mode,
+    ports: ports.map((p) => (typeof p === 'string' ? parseServicePort(p) : parseServicePort(portText(p)))),
+  };
+  const seen = new Set<string>();
+  for (const p of spec.ports) {
+    const k = `${p.proto}/${p.port}`;
+    if (seen.has(k)) throw invalid(`port ${k} is given twice`);
+    seen.add(k);
+  }
+  const vip = str(b, 'vip', ip, 'is not an address');
+  if (vip) {
+    if (mode === 'dnsrr') throw invalid('a dnsrr service has no VIP');
+    spec.vip = vip;
+  }
+  return spec;
+}
+
+function portText(p: unknown): string {
+  const b = object(p, 'a service port');
+  unknownKeys(b, ['name', 'proto', 'port', 'targetPort'], 'a service port');
+  return `${b.name ? `${b.name}=` : ''}${b.port}${b.targetPort ? `:${b.targetPort}` : ''}/${b.proto ?? 'tcp'}`;
 }

@@ -28,6 +28,7 @@ export async function reconcile(c: NetworkController): Promise<ReconcileReport> 
   };
   await c.networks.load();
   await c.endpoints.load();
+  await c.services.records.load();
 
   for (const net of c.networks.all()) {
     if (net.state === 'creating') {
@@ -105,6 +106,8 @@ export async function reconcile(c: NetworkController): Promise<ReconcileReport> 
       report.linksDeleted++;
     }
   }
+  // Services answer again, and their load balancers hold exactly their tasks.
+  for (const svc of c.services.records.all()) await c.services.refresh(svc);
   // Containers sharing another's namespace answer by name again (after their owner's join).
   for (const ep of c.endpoints.all()) if (ep.mode === 'container') await shareNames(c, ep);
   await c.firewall.reconcile(

@@ -1,5 +1,5 @@
 // What the daemon remembers about networks and endpoints, next to IPAM's allocations.
-import type { NetworkSpec, PortSpec } from './model.js';
+import type { NetworkSpec, PortSpec, ServiceSpec } from './model.js';
 
 export interface NetworkRecord {
   id: string;
@@ -44,4 +44,17 @@ export interface EndpointRecord {
   mode?: 'none' | 'host' | 'container';
   /** container mode: the name of the container whose namespace this one shares. */
   shares?: string;
+  /** The endpoint is a task of this service (on its network), with this weight. */
+  service?: string;
+  weight?: number;
+}
+
+export interface ServiceRecord {
+  id: string;
+  spec: ServiceSpec;
+  /** The network's id. */
+  network: string;
+  /** vip mode: the virtual IP (from the network's pool) and the firewall mark that keys it. */
+  vip?: string;
+  mark?: number;
 }

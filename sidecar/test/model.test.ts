@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseAttachSpec, parseNetworkSpec, parsePublish } from '../src/model.js';
+import { parseAttachSpec, parseNetworkSpec, parsePublish, parseServiceSpec } from '../src/model.js';
 
 const codeOf = (fn: () => unknown) => {
   try {
@@ -97,5 +97,45 @@ describe('attach specs', () => {
   ])('refuses %j', (body, why) => {
     expect(codeOf(() => parseAttachSpec(body))).toBe('API_INVALID_ARGUMENT');
     expect(() => parseAttachSpec(body)).toThrow(why);
+  });
+});
+
+describe('service specs', () => {
+  it('fills defaults and parses ports', () => {
+    expect(
+      parseServiceSpec({ name: 'web', network: 'n', ports: ['http=80/tcp', '8053:53/udp', { port: 443 }] }),
+    ).toEqual({
+      name: 'web',
+      network: 'n',
+      scheduler: 'rr',
+      mode: 'vip',
+      ports: [
+        { name: 'http', proto: 'tcp', port: 80 },
+        { proto: 'udp', port: 8053, targetPort: 53 },
+        { proto: 'tcp', port: 443 },
+      ],
+    });
+  });
+
+  it.each([
+    [{ network: 'n' }, /name is required/],
+    [{ name: 'w' }, /network is required/],
+    [{ name: 'w', network: 'n', scheduler: 'fast' }, /rr, wrr, lc or sh/],
+    [{ name: 'w', network: 'n', mode: 'anycast' }, /vip or dnsrr/],
+    [{ name: 'w', network: 'n', mode: 'dnsrr', vip: '10.0.0.9' }, /no VIP/],
+    [{ name: 'w', network: 'n', ports: ['80/sctp'] }, /PORT/],
+    [{ name: 'w', network: 'n', ports: ['80', '80/tcp'] }, /twice/],
+    [{ name: 'w', network: 'n', vip: 'ten' }, /not an address/],
+  ])('refuses %j', (body, why) => {
+    expect(codeOf(() => parseServiceSpec(body))).toBe('API_INVALID_ARGUMENT');
+    expect(() => parseServiceSpec(body)).toThrow(why);
+  });
+
+  it('attach takes a service and a weight, and a weight only with a service', () => {
+    expect(parseAttachSpec({ sandbox: 's', network: 'n', service: 'web', weight: 0 })).toMatchObject({
+      service: 'web',
+      weight: 0,
+    });
+    expect(() => parseAttachSpec({ sandbox: 's', network: 'n', weight: 2 })).toThrow(/needs a service/);
   });
 });

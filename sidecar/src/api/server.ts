@@ -3,7 +3,7 @@
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { dirname } from 'node:path';
-import { type Controller, parseAttachSpec, parseNetworkSpec } from '../model.js';
+import { type Controller, parseAttachSpec, parseNetworkSpec, parseServiceSpec } from '../model.js';
 import { ApiError, statusOf } from './errors.js';
 
 export const API_VERSION = 'v1';
@@ -33,6 +33,19 @@ const routes: Route[] = [
     },
   },
   { method: 'GET', path: /^\/v1\/containers\/([^/]+)$/, run: (c, m) => c.inspectContainer(m[1]!) },
+  { method: 'GET', path: /^\/v1\/services$/, run: (c) => c.listServices() },
+  { method: 'POST', path: /^\/v1\/services$/, run: (c, _, b) => c.createService(parseServiceSpec(b)), status: 201 },
+  {
+    method: 'GET',
+    path: /^\/v1\/services\/([^/]+)$/,
+    run: (c, m, _, q) => c.inspectService(m[1]!, q.get('network') ?? undefined),
+  },
+  {
+    method: 'DELETE',
+    path: /^\/v1\/services\/([^/]+)$/,
+    run: (c, m, _, q) => c.removeService(m[1]!, q.get('network') ?? undefined),
+    status: 204,
+  },
   { method: 'GET', path: /^\/v1\/health$/, run: () => ({ status: 'ok' }) },
 ];
 

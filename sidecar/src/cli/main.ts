@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { ApiClient } from '../api/client.js';
 import { ApiError } from '../api/errors.js';
-import type { EndpointInfo, NetworkInfo } from '../model.js';
+import type { EndpointInfo, NetworkInfo, ServiceInfo } from '../model.js';
 import { table } from './table.js';
 
 export const DEFAULT_SOCKET = '/run/cnmd/cnmd.sock';
@@ -24,8 +24,11 @@ Commands:
       --icc=false                  containers on the network cannot reach each other
   network ls | inspect NAME | rm NAME
   attach NETNS --network NET [--name NAME] [--alias A]... [--ip IP] [--ip6 IP] [--mac MAC]
-         [--ifname IF] [--publish [HOSTIP:]HOSTPORT:PORT[/PROTO]]...
+         [--ifname IF] [--publish [HOSTIP:]HOSTPORT:PORT[/PROTO]]... [--service NAME [--weight N]]
                                  NETNS: /proc/PID/ns/net, a Docker SandboxKey, or an ip-netns name
+  service create NAME --network NET [--vip IP] [--port [NAME=]PORT[:TARGET][/PROTO]]...
+         [--scheduler rr|wrr|lc|sh] [--mode vip|dnsrr]
+  service ls | inspect NAME | rm NAME | backends NAME   [--network NET when the name is on several]
   detach NETNS [--network NET]
   ps                             list endpoints
   inspect NAME|NETNS             a container's endpoints
@@ -76,6 +79,12 @@ export async function main(argv: string[], io: Io, env: NodeJS.ProcessEnv = proc
         mac: { type: 'string' },
         ifname: { type: 'string' },
         publish: { type: 'string', multiple: true, short: 'p' },
+        service: { type: 'string' },
+        weight: { type: 'string' },
+        vip: { type: 'string' },
+        port: { type: 'string', multiple: true },
+        scheduler: { type: 'string' },
+        mode: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -91,7 +100,63 @@ export async function main(argv: string[], io: Io, env: NodeJS.ProcessEnv = proc
       return v;
     };
 
-    switch (cmd === 'network' ? `network ${positionals[0] ?? ''}` : cmd) {
+    const sub = cmd === 'network' || cmd === 'service' ? `${cmd} ${positionals[0] ?? ''}` : cmd;
+    const svcPath = () => {
+      const q = values.network ? `?network=${encodeURIComponent(values.network)}` : '';
+      return `/services/${encodeURIComponent(need(1, 'a service name'))}${q}`;
+    };
+    switch (sub) {
+      case 'service create': {
+        if (!values.network) throw new ApiError('API_INVALID_ARGUMENT', '--network is required');
+        const body: Record<string, unknown> = {
+          name: need(1, 'a service name'),
+          network: values.network,
+          ports: values.port ?? [],
+        };
+        for (const k of ['vip', 'scheduler', 'mode'] as const) if (values[k]) body[k] = values[k];
+        const svc = await api.call<ServiceInfo>('POST', '/services', body);
+        io.out(`${svc.vip ?? svc.mode}\n`);
+        return 0;
+      }
+      case 'service ls': {
+        const svcs = await api.call<ServiceInfo[]>('GET', '/services');
+        if (values.json) json(svcs);
+        else
+          io.out(
+            `${table(
+              ['NAME', 'NETWORK', 'MODE', 'VIP', 'PORTS', 'SCHEDULER', 'BACKENDS'],
+              svcs.map((s) => [
+                s.name,
+                s.network,
+                s.mode,
+                s.vip ?? '',
+                s.ports.map((p) => `${p.port}/${p.proto}`).join(',') || '*',
+                s.scheduler,
+                String(s.backends.length),
+              ]),
+            )}\n`,
+          );
+        return 0;
+      }
+      case 'service inspect':
+        json(await api.call('GET', svcPath()));
+        return 0;
+      case 'service rm':
+        await api.call('DELETE', svcPath());
+        io.out(`${positionals[1]}\n`);
+        return 0;
+      case 'service backends': {
+        const svc = await api.call<ServiceInfo>('GET', svcPath());
+        if (values.json) json(svc.backends);
+        else
+          io.out(
+            `${table(
+              ['NAME', 'ADDRESS', 'WEIGHT'],
+              svc.backends.map((b) => [b.name ?? '', b.address, String(b.weight)]),
+            )}\n`,
+          );
+        return 0;
+      }
       case 'network create': {
         const body: Record<string, unknown> = { name: need(1, 'a network name'), driver: values.driver ?? 'bridge' };
         for (const s of values.subnet ?? []) body[s.includes(':') ? 'subnet6' : 'subnet'] = s;
@@ -150,7 +215,8 @@ export async function main(argv: string[], io: Io, env: NodeJS.ProcessEnv = proc
           aliases: values.alias ?? [],
           publish: values.publish ?? [],
         };
-        for (const k of ['name', 'ip', 'ip6', 'mac', 'ifname'] as const) if (values[k]) body[k] = values[k];
+        for (const k of ['name', 'ip', 'ip6', 'mac', 'ifname', 'service'] as const) if (values[k]) body[k] = values[k];
+        if (values.weight !== undefined) body.weight = Number(values.weight);
         const ep = await api.call<EndpointInfo>('POST', '/endpoints', body);
         if (values.json) json(ep);
         else io.out(`${ep.ifname} ${ep.ip}${ep.ip6 ? ` ${ep.ip6}` : ''} ${ep.mac}\n`);
