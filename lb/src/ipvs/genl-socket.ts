@@ -1,0 +1,151 @@
+// One generic netlink socket (NETLINK_GENERIC) over the `netlink` package's raw transport. It
+// numbers requests and matches replies itself so that many requests go out in one sendmsg and
+// are in flight together (one weight change costs one datagram, 10,000 services a few hundred).
+// A netlink socket acts on the namespace it was created in: create it inside the LB sandbox.
+import { constants } from 'node:os';
+import { RawNetlinkSocket } from 'netlink';
+import { LbError, LbNetlinkError } from '../errors.js';
+import { frame, type GenlRequest } from './codec.js';
+import { decodeNlMessages, NLMSG_DONE, NLMSG_ERROR, nlError } from './netlink.js';
+
+const NETLINK_GENERIC = 16; // include/uapi/linux/netlink.h
+
+/**
+ * Requests in flight at most. Each ACK is one skb of about 1 KiB of truesize in the socket's
+ * receive buffer (net/netlink/af_netlink.c, netlink_ack); beyond it the kernel drops ACKs
+ * (ENOBUFS), so the window stays well under the buffer asked for below.
+ */
+const WINDOW = 128;
+const RCVBUF = 4 << 20; // capped by net.core.rmem_max (and doubled by the kernel)
+
+const errnoNames = new Map(Object.entries(constants.errno).map(([name, n]) => [n, name]));
+export const errnoName = (n: number): string => errnoNames.get(n) ?? `errno ${n}`;
+
+interface Pending {
+  msg: Buffer;
+  replies: Buffer[];
+  resolve: (replies: Buffer[]) => void;
+  reject: (err: Error) => void;
+  what: string;
+}
+
+export class GenlSocket {
+  readonly #raw: RawNetlinkSocket;
+  readonly #pid: number;
+  readonly #pending = new Map<number, Pending>();
+  readonly #queue: Pending[] = [];
+  #inflight = 0;
+  #seq = 1;
+  #flushing = false;
+  #dumps: Promise<unknown> = Promise.resolve();
+  #closed = false;
+
+  /** Opens a socket in the calling thread's network namespace (synchronous, for withNetns). */
+  static open(): GenlSocket {
+    try {
+      return new GenlSocket(new RawNetlinkSocket(NETLINK_GENERIC, { recvBufferSize: RCVBUF, sendBufferSize: RCVBUF }));
+    } catch (cause) {
+      throw new LbNetlinkError('cannot open a generic netlink socket', 0, { cause });
+    }
+  }
+
+  private constructor(raw: RawNetlinkSocket) {
+    this.#raw = raw;
+    this.#pid = raw.address().port;
+    raw.on('message', (buf) => this.#receive(buf));
+    raw.on('error', (err) =>
+      this.#fail(new LbNetlinkError(`netlink socket: ${err.message}`, err.errno ?? 0, { cause: err })),
+    );
+    raw.unref(); // only pending requests keep the process alive
+  }
+
+  /**
+   * Sends one request (REQUEST|ACK, and DUMP when asked) and resolves with the payloads of the
+   * replies: none for an acknowledged change, one per object for a dump. Rejects with
+   * LbNetlinkError carrying the kernel's errno. Dumps go one at a time (a socket runs one dump).
+   */
+  request(req: GenlRequest, what: string): Promise<Buffer[]> {
+    if (this.#closed) return Promise.reject(new LbError('LB_CLOSED', 'the generic netlink socket is closed'));
+    if (!req.dump) return this.#enqueue(req, what);
+    const run = this.#dumps.then(() => this.#enqueue(req, what));
+    this.#dumps = run.catch(() => {});
+    return run;
+  }
+
+  #enqueue(req: GenlRequest, what: string): Promise<Buffer[]> {
+    return new Promise((resolve, reject) => {
+      const seq = this.#seq;
+      this.#seq = (this.#seq % 0xffffffff) + 1;
+      const msg = frame(req, seq, this.#pid);
+      const p: Pending = { msg, replies: [], resolve, reject, what };
+      this.#pending.set(seq, p);
+      this.#queue.push(p);
+      if (!this.#flushing) {
+        this.#flushing = true;
+        queueMicrotask(() => this.#flush());
+      }
+    });
+  }
+
+  /** Sends what the window allows, all in one datagram (the kernel handles each message in turn). */
+  #flush(): void {
+    this.#flushing = false;
+    const n = Math.min(this.#queue.length, WINDOW - this.#inflight);
+    if (n <= 0 || this.#closed) return;
+    const batch = this.#queue.splice(0, n);
+    this.#inflight += n;
+    this.#raw.ref();
+    this.#raw.send(
+      batch.map((p) => p.msg),
+      {},
+      (err) => {
+        if (err) this.#fail(new LbNetlinkError(`sendmsg: ${err.message}`, err.errno ?? 0, { cause: err }));
+      },
+    );
+  }
+
+  #receive(buf: Buffer): void {
+    for (const m of decodeNlMessages(buf)) {
+      const p = this.#pending.get(m.seq);
+      if (!p) continue; // a late reply to a request already failed
+      if (m.type === NLMSG_ERROR) {
+        const errno = nlError(m.payload);
+        if (errno === 0) this.#settle(m.seq, p, undefined);
+        else this.#settle(m.seq, p, new LbNetlinkError(`${p.what}: ${errnoName(errno)}`, errno));
+      } else if (m.type === NLMSG_DONE) {
+        // a dump's end carries its status (net/netlink/af_netlink.c, netlink_dump_done)
+        const errno = m.payload.length >= 4 ? nlError(m.payload) : 0;
+        this.#settle(m.seq, p, errno ? new LbNetlinkError(`${p.what}: ${errnoName(errno)}`, errno) : undefined);
+      } else {
+        p.replies.push(m.payload); // a dump's parts (NLM_F_MULTI), or a reply that an ACK follows
+      }
+    }
+  }
+
+  #settle(seq: number, p: Pending, err: Error | undefined): void {
+    this.#pending.delete(seq);
+    this.#inflight--;
+    if (err) p.reject(err);
+    else p.resolve(p.replies);
+    if (this.#pending.size === 0) this.#raw.unref();
+    if (this.#queue.length > 0 && !this.#flushing) {
+      this.#flushing = true;
+      queueMicrotask(() => this.#flush());
+    }
+  }
+
+  #fail(err: Error): void {
+    const all = [...this.#pending.values()];
+    this.#pending.clear();
+    this.#queue.length = 0;
+    this.#inflight = 0;
+    for (const p of all) p.reject(err);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#fail(new LbError('LB_CLOSED', 'the generic netlink socket was closed'));
+    this.#raw.close();
+  }
+}

@@ -1,0 +1,120 @@
+// Netlink framing shared by the IPVS codec: struct nlmsghdr, struct genlmsghdr and attributes
+// (include/uapi/linux/netlink.h, genetlink.h). Netlink integers are in host byte order; every
+// machine cnmd runs on is little-endian (x86-64, arm64), so LE is written here.
+
+// include/uapi/linux/netlink.h
+export const NLM_F_REQUEST = 0x1;
+export const NLM_F_MULTI = 0x2;
+export const NLM_F_ACK = 0x4;
+export const NLM_F_DUMP = 0x300; // NLM_F_ROOT | NLM_F_MATCH
+export const NLMSG_ERROR = 2;
+export const NLMSG_DONE = 3;
+export const NLA_F_NESTED = 0x8000;
+const NLA_TYPE_MASK = ~(0x8000 | 0x4000); // NLA_F_NESTED | NLA_F_NET_BYTEORDER
+const NLMSG_HDRLEN = 16;
+const GENL_HDRLEN = 4; // struct genlmsghdr
+const NLA_HDRLEN = 4;
+
+export const align4 = (n: number): number => (n + 3) & ~3;
+
+/** One netlink message: struct nlmsghdr and its payload. */
+export interface NlMessage {
+  type: number;
+  flags: number;
+  seq: number;
+  pid: number;
+  payload: Buffer;
+}
+
+export function encodeNlMessage(m: NlMessage): Buffer {
+  const out = Buffer.alloc(NLMSG_HDRLEN + align4(m.payload.length));
+  out.writeUInt32LE(NLMSG_HDRLEN + m.payload.length, 0);
+  out.writeUInt16LE(m.type, 4);
+  out.writeUInt16LE(m.flags, 6);
+  out.writeUInt32LE(m.seq >>> 0, 8);
+  out.writeUInt32LE(m.pid >>> 0, 12);
+  m.payload.copy(out, NLMSG_HDRLEN);
+  return out;
+}
+
+/** Splits one datagram into its messages; a truncated one ends it (the kernel never sends one). */
+export function decodeNlMessages(buf: Buffer): NlMessage[] {
+  const out: NlMessage[] = [];
+  let off = 0;
+  while (off + NLMSG_HDRLEN <= buf.length) {
+    const len = buf.readUInt32LE(off);
+    if (len < NLMSG_HDRLEN || off + len > buf.length) break;
+    out.push({
+      type: buf.readUInt16LE(off + 4),
+      flags: buf.readUInt16LE(off + 6),
+      seq: buf.readUInt32LE(off + 8),
+      pid: buf.readUInt32LE(off + 12),
+      payload: buf.subarray(off + NLMSG_HDRLEN, off + len),
+    });
+    off += align4(len);
+  }
+  return out;
+}
+
+export interface GenlMessage {
+  cmd: number;
+  version: number;
+  attrs: Map<number, Buffer>;
+}
+
+export function decodeGenl(payload: Buffer): GenlMessage {
+  return { cmd: payload.readUInt8(0), version: payload.readUInt8(1), attrs: parseAttrs(payload, GENL_HDRLEN) };
+}
+
+/** struct nlmsgerr: the negated errno (0 for an ACK), then the request's header. */
+export const nlError = (payload: Buffer): number => -payload.readInt32LE(0);
+
+export function attr(type: number, payload: Buffer): Buffer {
+  const len = NLA_HDRLEN + payload.length;
+  const out = Buffer.alloc(align4(len));
+  out.writeUInt16LE(len, 0);
+  out.writeUInt16LE(type, 2);
+  payload.copy(out, NLA_HDRLEN);
+  return out;
+}
+
+export const nested = (type: number, children: Buffer[]): Buffer => attr(type | NLA_F_NESTED, Buffer.concat(children));
+
+export function u16(type: number, v: number): Buffer {
+  const b = Buffer.alloc(2);
+  b.writeUInt16LE(v);
+  return attr(type, b);
+}
+
+export function u16be(type: number, v: number): Buffer {
+  const b = Buffer.alloc(2);
+  b.writeUInt16BE(v);
+  return attr(type, b);
+}
+
+export function u32(type: number, v: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(v >>> 0);
+  return attr(type, b);
+}
+
+/** A NUL-terminated string, as nla_put_string writes it. */
+export const str = (type: number, s: string): Buffer => attr(type, Buffer.from(`${s}\0`));
+
+export function parseAttrs(buf: Buffer, offset = 0): Map<number, Buffer> {
+  const out = new Map<number, Buffer>();
+  while (offset + NLA_HDRLEN <= buf.length) {
+    const len = buf.readUInt16LE(offset);
+    if (len < NLA_HDRLEN || offset + len > buf.length) break;
+    out.set(buf.readUInt16LE(offset + 2) & NLA_TYPE_MASK, buf.subarray(offset + NLA_HDRLEN, offset + len));
+    offset += align4(len);
+  }
+  return out;
+}
+
+export const readStr = (b: Buffer | undefined): string | undefined =>
+  b === undefined ? undefined : b.toString('utf8', 0, b.indexOf(0) < 0 ? b.length : b.indexOf(0));
+export const readU16 = (b: Buffer | undefined): number | undefined =>
+  b && b.length >= 2 ? b.readUInt16LE(0) : undefined;
+export const readU32 = (b: Buffer | undefined): number | undefined =>
+  b && b.length >= 4 ? b.readUInt32LE(0) : undefined;
