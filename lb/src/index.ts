@@ -1,9 +1,10 @@
 export { type Clock, systemClock } from './clock.js';
 export { type Conntrack, type ConntrackToolOptions, conntrackTool } from './conntrack.js';
+export { IpvsDataPlane, type IpvsDataPlaneOptions } from './dataplanes/ipvs.js';
 export { MemoryDataPlane } from './dataplanes/memory.js';
 export { NftablesDataPlane, type NftablesDataPlaneOptions } from './dataplanes/nftables.js';
 export { healthChannel, type LbHealthEvent, type LbSyncEvent, syncChannel } from './diagnostics.js';
-export { isLbError, LbError, type LbErrorCode } from './errors.js';
+export { isLbError, LbError, type LbErrorCode, LbNetlinkError } from './errors.js';
 export type { Exec } from './exec.js';
 export { defaultProbe, type HealthProbe } from './health.js';
 export { defaultOptions, LoadBalancer, type LoadBalancerOptions } from './load-balancer.js';

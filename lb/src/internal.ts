@@ -14,5 +14,8 @@ export {
 export { execIn } from './exec.js';
 export { HealthMonitor } from './health.js';
 export { canonical, parseAddr, parseCidr } from './ip.js';
+export * as ipvsCodec from './ipvs/codec.js';
+export { GenlSocket } from './ipvs/genl-socket.js';
+export { Ipvs } from './ipvs/ipvs.js';
 export { portsClash, toVirtualService, validateService } from './service.js';
 export { MAX_SLOTS, slots } from './slots.js';
