@@ -3,11 +3,12 @@
 // goes with close(): the daemon, the namespace (and the bridges, veths and rules in it), the
 // temp dir, and the /etc/netns entries of the sandboxes it was given.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Netns } from './netns.js';
+import { Netns, run } from './netns.js';
 
 const CNMD = fileURLToPath(new URL('../../sidecar/bin/cnmd.js', import.meta.url));
 
@@ -79,9 +80,7 @@ export class TestHost {
 
   async startDaemon(): Promise<void> {
     const args = [
-      'netns',
-      'exec',
-      this.ns.name,
+      `--net=${this.ns.path}`,
       process.execPath,
       CNMD,
       'daemon',
@@ -93,8 +92,10 @@ export class TestHost {
       join(this.dir, 'resolv.conf'),
       ...this.#extra,
     ];
-    // `ip netns exec` execs node in place: the child's pid is the daemon's.
-    const proc = spawn('ip', args, { stdio: ['ignore', 'inherit', 'pipe'] });
+    // nsenter switches only the network namespace (`ip netns exec` would give the daemon a mount
+    // namespace of its own, and the netns it mounts, its LB sandboxes, would die with it, as
+    // they would not on a real host), and execs node in place: the child's pid is the daemon's.
+    const proc = spawn('nsenter', args, { stdio: ['ignore', 'inherit', 'pipe'] });
     this.#daemon = proc;
     proc.stderr?.on('data', (d: Buffer) => {
       this.#log += d.toString();
@@ -141,15 +142,23 @@ export class TestHost {
   async ok(...args: string[]): Promise<string> {
     const r = await this.cli(...args);
     if (r.code !== 0) throw new Error(`cnmd ${args.join(' ')} failed (${r.code}): ${r.err}`);
+    // A network's load-balancer sandbox is named after its id: remembered for close().
+    if (args[0] === 'network' && args[1] === 'create') this.#lbs.add(`cnmd-lb-${r.out.trim().slice(0, 10)}`);
     return r.out;
   }
+
+  readonly #lbs = new Set<string>();
 
   async json<T = unknown>(...args: string[]): Promise<T> {
     return JSON.parse(await this.ok(...args, '--json')) as T;
   }
 
   async close(): Promise<void> {
+    // The daemon's load-balancer sandboxes are named namespaces of their own: remove them too.
+    const lbs = this.#lbs;
     await this.#stop('SIGTERM').catch(() => {});
+    for (const name of lbs)
+      if (existsSync(`/run/netns/${name}`)) await run('ip', ['netns', 'delete', name]).catch(() => {});
     await this.#inet?.remove().catch(() => {});
     await this.ns.remove().catch(() => {});
     await rm(this.dir, { recursive: true, force: true });

@@ -39,6 +39,7 @@ export class NetworkController implements Controller {
   readonly firewall: FirewallHooks;
   readonly dns: DnsHooks;
   readonly services: Services;
+  readonly lb: LbHooks | undefined;
   #host: NetnsLinks | undefined;
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -49,6 +50,7 @@ export class NetworkController implements Controller {
     this.kernel = o.kernel;
     this.firewall = o.firewall;
     this.dns = o.dns;
+    this.lb = o.lb;
     this.services = new Services(this, new Records(o.store, 'svc'), o.lb);
   }
 
@@ -158,7 +160,7 @@ export class NetworkController implements Controller {
   removeNetwork(name: string): Promise<void> {
     return this.serial(async () => {
       const rec = this.network(name);
-      const eps = this.endpoints.all().filter((e) => e.network === rec.id);
+      const eps = this.endpoints.all().filter((e) => e.network === rec.id && !e.lb);
       const svcs = this.services.records.all().filter((s) => s.network === rec.id);
       if (svcs.length > 0) {
         throw new SidecarError(
@@ -230,67 +232,71 @@ export class NetworkController implements Controller {
   }
 
   attach(spec: AttachSpec): Promise<EndpointInfo> {
-    return this.serial(async () => {
-      const mode = modeOf(spec.network);
-      if (mode) return this.#endpointInfo(await attachMode(this, spec, mode));
-      const net = this.network(spec.network);
-      const ref = resolveSandbox(spec.sandbox);
-      const mine = this.endpoints.all().filter((e) => e.sandboxKey === ref.key);
-      if (mine.some((e) => e.mode === 'none' || e.mode === 'host')) {
-        throw new SidecarError('SIDECAR_ENDPOINT_EXISTS', `${spec.sandbox} is in --network ${mine[0]!.mode} mode`);
-      }
-      if (mine.some((e) => e.network === net.id)) {
-        throw new SidecarError('SIDECAR_ENDPOINT_EXISTS', `${spec.sandbox} is attached to ${net.spec.name} already`);
-      }
-      const name = spec.name ?? mine[0]?.name;
-      if (name && this.endpoints.all().some((e) => e.name === name && e.sandboxKey !== ref.key)) {
-        throw new SidecarError('SIDECAR_NAME_IN_USE', `the name ${name} is used by another sandbox`);
-      }
-      if (spec.service) this.services.find(spec.service, net.spec.name); // SIDECAR_SERVICE_NOT_FOUND
-      await this.firewall.checkPorts(spec.publish);
-      const ep: EndpointRecord = {
-        id: randomBytes(32).toString('hex'),
-        containerId: createHash('sha256').update(`cnmd-sandbox:${ref.key}`).digest('hex'),
-        sandbox: ref.path,
-        sandboxKey: ref.key,
-        network: net.id,
-        aliases: spec.aliases,
-        ifname: spec.ifname ?? (await this.#nextIfname(ref.path, mine)),
-        hostIf: `vcn${randomBytes(5).toString('hex')}`,
-        publish: spec.publish,
-        defaultRoute: false,
-        state: 'attaching',
-      };
-      if (ref.netnsName) ep.netnsName = ref.netnsName;
-      if (name) ep.name = name;
-      if (spec.hostname) ep.hostname = spec.hostname;
-      if (spec.service) {
-        ep.service = spec.service;
-        ep.weight = spec.weight ?? 1;
-      }
-      // Addresses first, then the record that names them (one write fewer per attach): a crash
-      // between the two leaves addresses no record holds, which reconcile returns to the pool.
-      try {
-        const a4 = await this.ipam.requestAddress(net.pool4, {
-          ...(spec.ip ? { address: spec.ip } : {}),
-          mac: spec.mac ?? true,
-        });
-        ep.ip = a4.address;
-        if (a4.mac) ep.mac = a4.mac;
-        if (net.pool6)
-          ep.ip6 = (await this.ipam.requestAddress(net.pool6, spec.ip6 ? { address: spec.ip6 } : {})).address;
-        await this.endpoints.put(ep);
-        await this.buildEndpoint(net, ep);
-        ep.state = 'ready';
-        await this.endpoints.put(ep);
-        // A task joins its service only now that its container is up (moby/moby#38841).
-        await this.services.touched(ep);
-      } catch (err) {
-        await this.destroyEndpoint(ep).catch(() => {});
-        throw err;
-      }
-      return this.#endpointInfo(ep);
-    });
+    return this.serial(() => this.attachNow(spec));
+  }
+
+  /** attach() without waiting its turn: for changes already running (the LB sandbox's endpoint). */
+  async attachNow(spec: AttachSpec, opts: { lb?: boolean } = {}): Promise<EndpointInfo> {
+    const mode = modeOf(spec.network);
+    if (mode) return this.#endpointInfo(await attachMode(this, spec, mode));
+    const net = this.network(spec.network);
+    const ref = resolveSandbox(spec.sandbox);
+    const mine = this.endpoints.all().filter((e) => e.sandboxKey === ref.key);
+    if (mine.some((e) => e.mode === 'none' || e.mode === 'host')) {
+      throw new SidecarError('SIDECAR_ENDPOINT_EXISTS', `${spec.sandbox} is in --network ${mine[0]!.mode} mode`);
+    }
+    if (mine.some((e) => e.network === net.id)) {
+      throw new SidecarError('SIDECAR_ENDPOINT_EXISTS', `${spec.sandbox} is attached to ${net.spec.name} already`);
+    }
+    const name = spec.name ?? mine[0]?.name;
+    if (name && this.endpoints.all().some((e) => e.name === name && e.sandboxKey !== ref.key)) {
+      throw new SidecarError('SIDECAR_NAME_IN_USE', `the name ${name} is used by another sandbox`);
+    }
+    if (spec.service) this.services.find(spec.service, net.spec.name); // SIDECAR_SERVICE_NOT_FOUND
+    await this.firewall.checkPorts(spec.publish);
+    const ep: EndpointRecord = {
+      id: randomBytes(32).toString('hex'),
+      containerId: createHash('sha256').update(`cnmd-sandbox:${ref.key}`).digest('hex'),
+      sandbox: ref.path,
+      sandboxKey: ref.key,
+      network: net.id,
+      aliases: spec.aliases,
+      ifname: spec.ifname ?? (await this.#nextIfname(ref.path, mine)),
+      hostIf: `vcn${randomBytes(5).toString('hex')}`,
+      publish: spec.publish,
+      defaultRoute: false,
+      state: 'attaching',
+    };
+    if (ref.netnsName) ep.netnsName = ref.netnsName;
+    if (name) ep.name = name;
+    if (spec.hostname) ep.hostname = spec.hostname;
+    if (spec.service) {
+      ep.service = spec.service;
+      ep.weight = spec.weight ?? 1;
+    }
+    if (opts.lb) ep.lb = true;
+    // Addresses first, then the record that names them (one write fewer per attach): a crash
+    // between the two leaves addresses no record holds, which reconcile returns to the pool.
+    try {
+      const a4 = await this.ipam.requestAddress(net.pool4, {
+        ...(spec.ip ? { address: spec.ip } : {}),
+        mac: spec.mac ?? true,
+      });
+      ep.ip = a4.address;
+      if (a4.mac) ep.mac = a4.mac;
+      if (net.pool6)
+        ep.ip6 = (await this.ipam.requestAddress(net.pool6, spec.ip6 ? { address: spec.ip6 } : {})).address;
+      await this.endpoints.put(ep);
+      await this.buildEndpoint(net, ep);
+      ep.state = 'ready';
+      await this.endpoints.put(ep);
+      // A task joins its service only now that its container is up (moby/moby#38841).
+      await this.services.touched(ep);
+    } catch (err) {
+      await this.destroyEndpoint(ep).catch(() => {});
+      throw err;
+    }
+    return this.#endpointInfo(ep);
   }
 
   /** Makes the kernel side of an endpoint, its DNS and its published ports. */
@@ -327,7 +333,7 @@ export class NetworkController implements Controller {
       await sb.close();
     }
     for (const p of ep.publish) await this.firewall.publish(net, ep, p);
-    await this.dns.join(ep, net, this.#sandboxNetworks(ep.sandboxKey, ep));
+    if (!ep.lb) await this.dns.join(ep, net, this.#sandboxNetworks(ep.sandboxKey, ep));
     for (const other of this.#sharing(ep)) await shareNames(this, other);
   }
 

@@ -11,6 +11,7 @@ import { DnsWiring } from './dns-wiring.js';
 import type { FirewallHooks } from './hooks.js';
 import { NetlinkKernel } from './kernel/backends/netlink.js';
 import type { Kernel } from './kernel/types.js';
+import { LbWiring } from './lb-wiring.js';
 import { type ReconcileReport, reconcile } from './reconcile.js';
 import { sandboxKey } from './sandbox-path.js';
 
@@ -73,13 +74,16 @@ export class Daemon {
       ...(c.dnsUpstreams ? { upstreams: c.dnsUpstreams } : {}),
     });
     await this.dns.start();
+    const lb = new LbWiring();
     this.controller = new NetworkController({
       store: this.#store,
       ipam,
       kernel: this.#parts.kernel ?? new NetlinkKernel(),
       firewall: this.#parts.firewall,
       dns: new DnsWiring({ server: this.dns, hostResolvConf: c.resolvConf }),
+      lb,
     });
+    lb.bind(this.controller);
     this.report = await this.controller.serial(() => reconcile(this.controller));
     this.#api = new ApiServer({
       controller: this.controller,
@@ -115,6 +119,7 @@ export class Daemon {
     await this.#api?.close();
     await this.controller?.close();
     await this.controller?.dns.close();
+    await this.controller?.lb?.close();
     await this.dns?.close();
     await this.#parts.firewall.close();
     await this.#store?.close();

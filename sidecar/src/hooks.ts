@@ -36,5 +36,7 @@ export interface LbHooks {
   /** The service's VIP balances over exactly these backends; one that left is drained first. */
   sync(net: NetworkRecord, svc: ServiceRecord, backends: LbBackend[]): Promise<void>;
   remove(net: NetworkRecord, svc: ServiceRecord): Promise<void>;
+  /** The network goes: so does its load-balancer sandbox. */
+  removeNetwork(net: NetworkRecord): Promise<void>;
   close(): Promise<void>;
 }

@@ -61,13 +61,14 @@ export async function reconcile(c: NetworkController): Promise<ReconcileReport> 
       report.endpointsRebuilt++;
     } else {
       for (const p of ep.publish) await c.firewall.publish(net, ep, p).catch(() => {});
-      await c.dns.join(
-        ep,
-        net,
-        c.networks
-          .all()
-          .filter((n) => c.endpoints.all().some((e) => e.sandboxKey === ep.sandboxKey && e.network === n.id)),
-      );
+      if (!ep.lb)
+        await c.dns.join(
+          ep,
+          net,
+          c.networks
+            .all()
+            .filter((n) => c.endpoints.all().some((e) => e.sandboxKey === ep.sandboxKey && e.network === n.id)),
+        );
     }
   }
 

@@ -44,6 +44,8 @@ export interface EndpointRecord {
   mode?: 'none' | 'host' | 'container';
   /** container mode: the name of the container whose namespace this one shares. */
   shares?: string;
+  /** The endpoint of the network's load-balancer sandbox (no DNS of its own). */
+  lb?: boolean;
   /** The endpoint is a task of this service (on its network), with this weight. */
   service?: string;
   weight?: number;

@@ -258,7 +258,12 @@ export async function main(argv: string[], io: Io, env: NodeJS.ProcessEnv = proc
     }
   } catch (err) {
     const e = err as { code?: string; message?: string };
-    const code = e.code?.startsWith('ERR_PARSE_ARGS') ? 'API_INVALID_ARGUMENT' : (e.code ?? 'API_INTERNAL');
+    const code =
+      typeof e.code !== 'string'
+        ? 'API_INTERNAL'
+        : e.code.startsWith('ERR_PARSE_ARGS')
+          ? 'API_INVALID_ARGUMENT'
+          : e.code;
     io.err(`cnmd: ${code}: ${e.message ?? String(err)}\n`);
     return 1;
   }
