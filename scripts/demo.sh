@@ -24,7 +24,7 @@ ip netns add "$host"
 ip -n "$host" link set lo up
 printf 'options ndots:0\n' > "$dir/resolv.conf"
 # The daemon runs in its own host namespace so the demo leaves this machine's network alone.
-ip netns exec "$host" node sidecar/bin/cnmd.js daemon --state-dir "$dir/state" --socket "$dir/cnmd.sock" \
+nsenter --net="/run/netns/$host" node sidecar/bin/cnmd.js daemon --state-dir "$dir/state" --socket "$dir/cnmd.sock" \
   --resolv-conf "$dir/resolv.conf" --dns-upstream 127.0.0.1:1 &
 pid=$!
 for _ in $(seq 100); do cnmd network ls >/dev/null 2>&1 && break; sleep 0.1; done

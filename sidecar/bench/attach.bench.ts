@@ -45,11 +45,9 @@ try {
   await ip('netns', 'add', hostNs);
   await writeFile(join(dir, 'resolv.conf'), 'options ndots:0\n');
   daemon = spawn(
-    'ip',
+    'nsenter',
     [
-      'netns',
-      'exec',
-      hostNs,
+      `--net=/run/netns/${hostNs}`,
       process.execPath,
       cnmd,
       'daemon',
