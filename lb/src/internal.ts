@@ -1,16 +1,9 @@
 // For siblings and tests only (the sidecar, e2e, benches): the pure parts behind the data planes.
 
-export {
-  chainRules,
-  desiredState,
-  diff,
-  type Held,
-  parseListing,
-  script,
-  servicesOf,
-  skeleton,
-  TABLE,
-} from './dataplanes/nft-script.js';
+export { type Diff, desiredState, diff } from './dataplanes/nft-diff.js';
+export { parseListing, servicesOf } from './dataplanes/nft-read.js';
+export { chainRules, type Held, script, serviceElements, skeleton, TABLE } from './dataplanes/nft-script.js';
+export { NftSession } from './dataplanes/nft-session.js';
 export { execIn } from './exec.js';
 export { HealthMonitor } from './health.js';
 export { canonical, parseAddr, parseCidr } from './ip.js';

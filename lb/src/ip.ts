@@ -43,8 +43,31 @@ export function formatAddr(a: Addr): string {
 
 /** The canonical text of an address, or undefined when it is not one. */
 export function canonical(s: unknown): string | undefined {
+  // The common case without BigInt: a dotted quad without leading zeros is already canonical
+  // (the data planes canonicalise every address of 10,000 services on each change).
+  if (typeof s === 'string' && isCanonical4(s)) return s;
   const a = parseAddr(s);
   return a && formatAddr(a);
+}
+
+/** Four decimal octets, no leading zeros, each at most 255: read once, char by char. */
+function isCanonical4(s: string): boolean {
+  let octets = 0;
+  let value = 0;
+  let digits = 0;
+  for (let i = 0; i <= s.length; i++) {
+    const c = i < s.length ? s.charCodeAt(i) : 46; // a final '.' closes the last octet
+    if (c === 46) {
+      if (digits === 0 || value > 255 || ++octets > 4) return false;
+      value = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57) {
+      if (digits === 1 && value === 0) return false; // a leading zero
+      value = value * 10 + (c - 48);
+      digits++;
+    } else return false;
+  }
+  return octets === 4;
 }
 
 export function familyOf(s: string): Family | undefined {

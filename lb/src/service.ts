@@ -225,13 +225,16 @@ export function portsClash(a: Service, b: Service): string | undefined {
 }
 
 /** The data plane's view of a service in endpoint mode vip; `out` names the backends out of
- * the rotation (health checks), which get weight 0 like a drained one. */
+ * the rotation (health checks), which get weight 0 like a drained one. Deep-frozen: the
+ * nftables data plane takes the same frozen object again as an unchanged service. */
 export function toVirtualService(svc: Service, out?: ReadonlySet<string>): VirtualService {
-  return {
+  return Object.freeze({
     mark: svc.mark!,
     vip: svc.vip!,
-    ports: svc.ports.map((p) => ({ ...p })),
+    ports: Object.freeze(svc.ports.map((p) => Object.freeze({ ...p }))) as ServicePort[],
     scheduler: svc.scheduler,
-    backends: svc.backends.map((b) => ({ address: b.address, weight: out?.has(b.address) ? 0 : b.weight })),
-  };
+    backends: Object.freeze(
+      svc.backends.map((b) => Object.freeze({ address: b.address, weight: out?.has(b.address) ? 0 : b.weight })),
+    ) as Backend[],
+  });
 }

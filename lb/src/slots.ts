@@ -12,8 +12,12 @@ export const MAX_SLOTS = 64;
 const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
 
 export function slots(vs: VirtualService): string[] {
+  if (vs.scheduler === 'rr' || vs.scheduler === 'lc') {
+    const out: string[] = [];
+    for (const b of vs.backends) if (b.weight > 0) out.push(b.address);
+    return out;
+  }
   const live = vs.backends.filter((b) => b.weight > 0);
-  if (vs.scheduler === 'rr' || vs.scheduler === 'lc') return live.map((b) => b.address);
   let weights = live.map((b) => b.weight);
   const g = weights.reduce(gcd, 0) || 1;
   weights = weights.map((w) => w / g);

@@ -5,32 +5,30 @@
 // replaced only once nft took the transaction, so a refused change changes nothing anywhere.
 // Drain: a backend of weight 0 leaves the slots (no new connections) while conntrack keeps
 // its established flows going to it, as IPVS's weight 0 does.
+
 import { LbError } from '../errors.js';
 import { type Exec, execIn } from '../exec.js';
 import type { ApplyResult, DataPlane, VirtualService } from '../types.js';
-import {
-  desiredState,
-  diff,
-  dropTable,
-  emptyHeld,
-  type Held,
-  parseListing,
-  script,
-  servicesOf,
-  skeleton,
-  TABLE,
-} from './nft-script.js';
+import { diff } from './nft-diff.js';
+import { parseListing, servicesOf } from './nft-read.js';
+import { dropTable, emptyHeld, type Held, script, skeleton, TABLE } from './nft-script.js';
+import { NftSession } from './nft-session.js';
 
 export interface NftablesDataPlaneOptions {
   /** The LB sandbox (a /run/netns name or a path); the process's own namespace when absent. */
   netns?: string;
-  /** Runs nft; by default a child process (in `netns` when given). */
+  /** Runs nft for every transaction (`nft -f -`, the script on stdin). By default small
+   * transactions go to a long-lived `nft -i` (nft-session.ts) and large ones to `nft -f -`. */
   exec?: Exec;
 }
+
+/** Larger transactions go through `nft -f -`: interactive nft reads a long line slowly. */
+const SESSION_MAX = 16 * 1024;
 
 export class NftablesDataPlane implements DataPlane, AsyncDisposable {
   readonly name = 'nftables' as const;
   readonly #exec: Exec;
+  readonly #session: NftSession | undefined;
   /** What the table holds; undefined until read from the kernel (a restart resyncs by difference). */
   #held: Held | undefined;
   #queue: Promise<unknown> = Promise.resolve();
@@ -38,15 +36,17 @@ export class NftablesDataPlane implements DataPlane, AsyncDisposable {
 
   constructor(options: NftablesDataPlaneOptions = {}) {
     this.#exec = options.exec ?? execIn(options.netns);
+    if (!options.exec) this.#session = new NftSession(options.netns);
   }
 
   apply(desired: readonly VirtualService[]): Promise<ApplyResult> {
     return this.#serial(async () => {
-      const held = await this.#load();
-      const want = desiredState(desired);
-      const d = diff(held, want);
-      if (d.lines.length > 0) await this.#nft(d.lines);
-      this.#held = want;
+      // No table yet: the skeleton goes in the same transaction as the first services.
+      const found = this.#held ?? (await this.#list());
+      const d = diff(found ?? emptyHeld(), desired);
+      const lines = found ? d.lines : [...skeleton(), ...d.lines];
+      if (lines.length > 0) await this.#nft(lines);
+      this.#held = d.next;
       return { added: d.added, changed: d.changed, removed: d.removed };
     });
   }
@@ -63,6 +63,7 @@ export class NftablesDataPlane implements DataPlane, AsyncDisposable {
     // The table stays: the kernel keeps balancing, and the next data plane resyncs by difference.
     return this.#serial(async () => {
       this.#closed = true;
+      this.#session?.close();
     }, true);
   }
 
@@ -74,14 +75,6 @@ export class NftablesDataPlane implements DataPlane, AsyncDisposable {
     // `table` first makes the delete a no-op when there is none (nft(8): add is idempotent).
     await this.#nft(dropTable());
     this.#held = undefined;
-  }
-
-  async #load(): Promise<Held> {
-    if (this.#held) return this.#held;
-    const found = await this.#list();
-    if (found) return (this.#held = found);
-    await this.#nft(skeleton());
-    return (this.#held = emptyHeld());
   }
 
   async #list(): Promise<Held | undefined> {
@@ -97,7 +90,9 @@ export class NftablesDataPlane implements DataPlane, AsyncDisposable {
 
   async #nft(lines: string[]): Promise<void> {
     try {
-      await this.#exec('nft', ['-f', '-'], script(lines));
+      const line = this.#session && lines.join('; ');
+      if (line && line.length <= SESSION_MAX) await this.#session!.run(line);
+      else await this.#exec('nft', ['-f', '-'], script(lines));
     } catch (cause) {
       throw new LbError('LB_NFT', `nft refused the transaction: ${(cause as Error).message}`, { cause });
     }
