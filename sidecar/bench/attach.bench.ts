@@ -166,7 +166,11 @@ try {
     daemon.kill('SIGTERM');
     await gone;
   }
-  for (const s of sandboxes) await ip('netns', 'delete', s).catch(() => {});
+  for (const s of sandboxes) {
+    await ip('netns', 'delete', s).catch(() => {});
+    // The daemon removes the resolv.conf it wrote at detach; not if it died before.
+    await rm(`/etc/netns/${s}`, { recursive: true, force: true });
+  }
   await ip('netns', 'delete', hostNs).catch(() => {});
   await rm(dir, { recursive: true, force: true });
   if (!mountedBefore && (await readdir('/run/netns').catch(() => [])).length === 0 && (await netnsMounted())) {
