@@ -21,8 +21,8 @@ export interface IpvsDataPlaneOptions {
 interface Held {
   family: Family;
   scheduler: string;
-  /** address → destination port and weight */
-  dests: Map<string, { port: number; weight: number }>;
+  /** address → destination port and weight (`seen`: unchanged()'s scratch mark) */
+  dests: Map<string, { port: number; weight: number; seen?: number }>;
 }
 
 const SCHEDULERS: readonly string[] = ['rr', 'wrr', 'lc', 'sh'] satisfies Scheduler[];
@@ -48,8 +48,8 @@ export class IpvsDataPlane implements DataPlane {
 
   async apply(desired: readonly VirtualService[]): Promise<ApplyResult> {
     this.#check();
-    const want = toHeld(desired);
     const held = this.#held ?? (await this.#readKernel());
+    const want = toHeld(desired, held); // throws before anything is sent
     const ops: Promise<unknown>[] = [];
     const result: ApplyResult = { added: 0, changed: 0, removed: 0 };
     const ipvs = this.#ipvs;
@@ -60,8 +60,9 @@ export class IpvsDataPlane implements DataPlane {
       result.removed += 1 + h.dests.size;
     }
     for (const [mark, w] of want) {
-      const key = { family: w.family, fwmark: mark };
       let h = held.get(mark);
+      if (h === w) continue; // unchanged: toHeld kept the held entry
+      const key = { family: w.family, fwmark: mark };
       if (h && h.family !== w.family) h = undefined;
       if (!h) {
         // in order on one socket: the kernel has the service before its destinations
@@ -73,7 +74,7 @@ export class IpvsDataPlane implements DataPlane {
         result.changed++;
       }
       for (const [address, d] of h.dests) {
-        const n = want.get(mark)!.dests.get(address);
+        const n = w.dests.get(address);
         if (n && n.port === d.port) continue;
         ops.push(ipvs.delDest(key, { address, port: d.port, weight: d.weight }));
         result.removed++;
@@ -96,9 +97,16 @@ export class IpvsDataPlane implements DataPlane {
       throw failed.reason;
     }
     this.#held = want;
-    this.#meta = new Map(
-      desired.map((s) => [s.mark, { vip: canonical(s.vip)!, ports: s.ports.map((p) => ({ ...p })) }]),
-    );
+    const meta = new Map<number, { vip: string; ports: ServicePort[] }>();
+    for (const s of desired) {
+      const m = this.#meta.get(s.mark);
+      const vip = address(s.vip)!.address;
+      meta.set(
+        s.mark,
+        m && m.vip === vip && samePorts(m.ports, s.ports) ? m : { vip, ports: s.ports.map((p) => ({ ...p })) },
+      );
+    }
+    this.#meta = meta;
     return result;
   }
 
@@ -111,7 +119,7 @@ export class IpvsDataPlane implements DataPlane {
       .map(([mark, h]) => ({
         mark,
         vip: this.#meta.get(mark)?.vip ?? '',
-        ports: this.#meta.get(mark)?.ports.map((p) => ({ ...p })) ?? [],
+        ports: this.#meta.get(mark)?.ports.map((p) => ({ ...p })) ?? [], // copies: meta holds the caller's
         scheduler: h.scheduler as Scheduler,
         backends: [...h.dests]
           .sort(([a], [b]) => byAddress(a, b))
@@ -162,8 +170,24 @@ function byAddress(a: string, b: string): number {
 
 const service = (fwmark: number, h: Held): IpvsService => ({ family: h.family, fwmark, scheduler: h.scheduler });
 
+/**
+ * canonical() and its family, remembered: apply() validates the whole desired state each time,
+ * and 30,000 addresses parsed anew would cost more than the one change it sends.
+ */
+const seen = new Map<string, { address: string; family: Family } | null>();
+function address(s: string): { address: string; family: Family } | null {
+  let a = seen.get(s);
+  if (a === undefined) {
+    const c = canonical(s);
+    a = c ? { address: c, family: familyOf(c)! } : null;
+    if (seen.size >= 200_000) seen.clear();
+    seen.set(s, a);
+  }
+  return a;
+}
+
 /** Validates the desired state up front (nothing is sent if any of it is wrong). */
-function toHeld(desired: readonly VirtualService[]): Map<number, Held> {
+function toHeld(desired: readonly VirtualService[], held: Map<number, Held>): Map<number, Held> {
   const out = new Map<number, Held>();
   for (const s of desired) {
     const bad = (why: string) => new LbError('LB_INVALID_ARGUMENT', `service mark ${s.mark}: ${why}`);
@@ -171,23 +195,46 @@ function toHeld(desired: readonly VirtualService[]): Map<number, Held> {
     if (out.has(s.mark)) throw bad('two services have this mark');
     if (!SCHEDULERS.includes(s.scheduler))
       throw new LbError('LB_INVALID_SCHEDULER', `service mark ${s.mark}: ${s.scheduler}`);
-    const family = familyOf(s.vip);
+    const family = address(s.vip)?.family;
     if (!family) throw bad(`the VIP ${s.vip} is not an address`);
     const port = destPort(s.ports);
     if (port === undefined) throw bad('an IPVS fwmark service maps at most one port to another');
+    // most services are as the kernel holds them: keep that entry, allocate nothing
+    const h = held.get(s.mark);
+    if (h && unchanged(s, h, family, port)) {
+      out.set(s.mark, h);
+      continue;
+    }
     const dests = new Map<string, { port: number; weight: number }>();
     for (const b of s.backends) {
-      const address = canonical(b.address);
-      if (!address || familyOf(address) !== family)
-        throw bad(`backend ${b.address} is not an address of the VIP's family`);
+      const a = address(b.address);
+      if (!a || a.family !== family) throw bad(`backend ${b.address} is not an address of the VIP's family`);
       if (!Number.isInteger(b.weight) || b.weight < 0 || b.weight > 0x7fffffff)
         throw bad(`backend ${b.address}: weight ${b.weight}`);
-      dests.set(address, { port, weight: b.weight });
+      if (dests.has(a.address)) throw bad(`backend ${b.address} is listed twice`);
+      dests.set(a.address, { port, weight: b.weight });
     }
     out.set(s.mark, { family, scheduler: s.scheduler, dests });
   }
   return out;
 }
+
+/** The service (already checked but for its backends) is exactly what `h` holds. */
+function unchanged(s: VirtualService, h: Held, family: Family, port: number): boolean {
+  if (h.family !== family || h.scheduler !== s.scheduler || h.dests.size !== s.backends.length) return false;
+  const stamp = ++stamps; // marks the held destinations met, so that a duplicate shows
+  for (const b of s.backends) {
+    const d = h.dests.get(address(b.address)?.address ?? '');
+    if (!d || d.seen === stamp || d.port !== port || d.weight !== b.weight) return false; // held weights are valid
+    d.seen = stamp;
+  }
+  return true; // sizes equal, every backend found once: the same set
+}
+let stamps = 0;
+
+const samePorts = (a: readonly ServicePort[], b: readonly ServicePort[]): boolean =>
+  a.length === b.length &&
+  a.every((p, i) => p.proto === b[i]!.proto && p.port === b[i]!.port && p.targetPort === b[i]!.targetPort);
 
 /**
  * The destinations' port: 0 keeps each packet's own port, so one fwmark service covers every
@@ -195,7 +242,8 @@ function toHeld(desired: readonly VirtualService[]): Map<number, Held> {
  * rewritten to it; several such ports cannot be (undefined).
  */
 function destPort(ports: readonly ServicePort[]): number | undefined {
-  const mapped = ports.filter((p) => p.targetPort !== undefined && p.targetPort !== p.port);
-  if (mapped.length === 0) return 0;
-  return ports.length === 1 ? mapped[0]!.targetPort : undefined;
+  let mapped: number | undefined;
+  for (const p of ports) if (p.targetPort !== undefined && p.targetPort !== p.port) mapped = p.targetPort;
+  if (mapped === undefined) return 0;
+  return ports.length === 1 ? mapped : undefined;
 }

@@ -6,23 +6,31 @@ import { constants } from 'node:os';
 import { RawNetlinkSocket } from 'netlink';
 import { LbError, LbNetlinkError } from '../errors.js';
 import { frame, type GenlRequest } from './codec.js';
-import { decodeNlMessages, NLMSG_DONE, NLMSG_ERROR, nlError } from './netlink.js';
+import { decodeNlMessages, NLM_F_ACK, NLM_F_DUMP, NLMSG_DONE, NLMSG_ERROR, nlError } from './netlink.js';
 
 const NETLINK_GENERIC = 16; // include/uapi/linux/netlink.h
 
 /**
- * Requests in flight at most. Each ACK is one skb of about 1 KiB of truesize in the socket's
- * receive buffer (net/netlink/af_netlink.c, netlink_ack); beyond it the kernel drops ACKs
- * (ENOBUFS), so the window stays well under the buffer asked for below.
+ * Requests in flight at most, all sent in one datagram. Only the last of a datagram asks for an
+ * ACK: the kernel handles a datagram's messages in order and reports every failure whether
+ * asked or not (net/netlink/af_netlink.c, netlink_rcv_skb), so when the last is acknowledged
+ * the others without an error have succeeded, at one reply per datagram instead of one per
+ * request. A failure's reply echoes the request (about 1 KiB of truesize); a window that all
+ * fails must still fit the receive buffer, or the kernel drops replies (ENOBUFS, then #fail).
  */
-const WINDOW = 128;
+const WINDOW = 256;
 const RCVBUF = 4 << 20; // capped by net.core.rmem_max (and doubled by the kernel)
+
+const isDump = (msg: Buffer): boolean => (msg.readUInt16LE(6) & NLM_F_DUMP) === NLM_F_DUMP;
+const seqOf = (msg: Buffer): number => msg.readUInt32LE(8); // struct nlmsghdr.nlmsg_seq
 
 const errnoNames = new Map(Object.entries(constants.errno).map(([name, n]) => [n, name]));
 export const errnoName = (n: number): string => errnoNames.get(n) ?? `errno ${n}`;
 
 interface Pending {
   msg: Buffer;
+  /** The requests sent in the same datagram, when this one is its last (the one ACKed). */
+  batch?: Pending[];
   replies: Buffer[];
   resolve: (replies: Buffer[]) => void;
   reject: (err: Error) => void;
@@ -94,6 +102,8 @@ export class GenlSocket {
     if (n <= 0 || this.#closed) return;
     const batch = this.#queue.splice(0, n);
     this.#inflight += n;
+    for (const p of batch.slice(0, -1)) if (!isDump(p.msg)) p.msg.writeUInt16LE(p.msg.readUInt16LE(6) & ~NLM_F_ACK, 6);
+    batch[batch.length - 1]!.batch = batch;
     this.#raw.ref();
     this.#raw.send(
       batch.map((p) => p.msg),
@@ -127,6 +137,15 @@ export class GenlSocket {
     this.#inflight--;
     if (err) p.reject(err);
     else p.resolve(p.replies);
+    // the last of a datagram settled: the others that neither failed nor dump have succeeded
+    for (const q of p.batch ?? []) {
+      const s = seqOf(q.msg);
+      if (q !== p && !isDump(q.msg) && this.#pending.get(s) === q) {
+        this.#pending.delete(s);
+        this.#inflight--;
+        q.resolve(q.replies);
+      }
+    }
     if (this.#pending.size === 0) this.#raw.unref();
     if (this.#queue.length > 0 && !this.#flushing) {
       this.#flushing = true;

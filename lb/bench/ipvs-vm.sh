@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs lb/bench/ipvs.bench.ts inside the IPVS VM (the host kernel has no IPVS): builds lb on the
+# host, builds the VM once (../shared/recipes/ipvs-vm.sh), boots it once and runs the compiled
+# bench there with the host's node and this checkout. Prints the bench's JSON line. As root.
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+recipes=${CNMD_RECIPES:-$repo/../shared/recipes}
+(cd "$repo" && npx tsc -b lb)
+bash "$recipes/ipvs-vm.sh" >/dev/null
+env=(--env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin)
+[ -n "${CNMD_LB_BENCH_SERVICES:-}" ] && env+=(--env "CNMD_LB_BENCH_SERVICES=$CNMD_LB_BENCH_SERVICES")
+CNMD_VM_MEM=${CNMD_VM_MEM:-2G} exec bash "$recipes/vm-run.sh" --hostroot --share "$repo" --cwd "$repo" \
+  --timeout "${CNMD_VM_TIMEOUT:-900}" "${env[@]}" -- node "$repo/lb/dist/bench/ipvs.bench.js"

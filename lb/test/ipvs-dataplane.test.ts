@@ -1,0 +1,202 @@
+// IpvsDataPlane's difference, without a kernel: a fake generic netlink socket answers like
+// IPVS (it keeps the services and destinations the requests describe) and records what was
+// sent. The kernel-backed behaviour (traffic, drain) is in ipvs.vm.test.ts.
+import { describe, expect, it } from 'vitest';
+import { IpvsDataPlane } from '../src/dataplanes/ipvs.js';
+import { type GenlRequest, IpvsCmd } from '../src/ipvs/codec.js';
+import type { GenlSocket } from '../src/ipvs/genl-socket.js';
+import { attr, decodeGenl, nested, parseAttrs, str, u16, u32 } from '../src/ipvs/netlink.js';
+import type { VirtualService } from '../src/types.js';
+
+const FAMILY = 0x20;
+const names = Object.fromEntries(Object.entries(IpvsCmd).map(([k, v]) => [v, k]));
+
+/** Holds fwmark → scheduler and destination weights, as far as the requests say. */
+class FakeIpvs {
+  sent: string[] = [];
+  services = new Map<number, { sched: string; dests: Map<string, number> }>();
+
+  async request(req: GenlRequest): Promise<Buffer[]> {
+    if (req.type === 0x10) return [Buffer.concat([Buffer.from([1, 2, 0, 0]), u16(1, FAMILY)])]; // NEWFAMILY
+    const g = decodeGenl(req.payload);
+    const svc = parseAttrs(g.attrs.get(1) ?? Buffer.alloc(0));
+    const dest = parseAttrs(g.attrs.get(2) ?? Buffer.alloc(0));
+    const mark = svc.get(5)?.readUInt32LE(0) ?? 0;
+    const addr = dest.get(1)?.subarray(0, 4).join('.') ?? '';
+    const weight = dest.get(4)?.readUInt32LE(0) ?? 0;
+    const sched = svc.get(6)?.toString('utf8').replace(/\0.*/, '') ?? '';
+    this.sent.push(`${names[g.cmd]} ${mark}${addr ? ` ${addr}` : ''}`);
+    const s = this.services.get(mark);
+    switch (g.cmd) {
+      case IpvsCmd.GET_SERVICE:
+        return [...this.services].map(([m, x]) =>
+          Buffer.concat([Buffer.from([1, 1, 0, 0]), nested(1, [u16(1, 2), u32(5, m), str(6, x.sched)])]),
+        );
+      case IpvsCmd.GET_DEST:
+        return [...(s?.dests ?? [])].map(([a, w]) =>
+          Buffer.concat([
+            Buffer.from([5, 1, 0, 0]),
+            nested(2, [
+              attr(1, Buffer.concat([Buffer.from(a.split('.').map(Number)), Buffer.alloc(12)])),
+              attr(2, Buffer.alloc(2)),
+              u32(4, w),
+            ]),
+          ]),
+        );
+      case IpvsCmd.NEW_SERVICE:
+        this.services.set(mark, { sched, dests: new Map() });
+        return [];
+      case IpvsCmd.SET_SERVICE:
+        s!.sched = sched;
+        return [];
+      case IpvsCmd.DEL_SERVICE:
+        this.services.delete(mark);
+        return [];
+      case IpvsCmd.NEW_DEST:
+      case IpvsCmd.SET_DEST:
+        s!.dests.set(addr, weight);
+        return [];
+      case IpvsCmd.DEL_DEST:
+        s!.dests.delete(addr);
+        return [];
+    }
+    throw new Error(`unexpected ${names[g.cmd]}`);
+  }
+  close(): void {}
+}
+
+async function setup(): Promise<[IpvsDataPlane, FakeIpvs]> {
+  const fake = new FakeIpvs();
+  const dp = await IpvsDataPlane.create({ inNamespace: () => fake as unknown as GenlSocket as never });
+  return [dp, fake];
+}
+
+const vs = (
+  mark: number,
+  backends: [string, number][],
+  scheduler: VirtualService['scheduler'] = 'rr',
+): VirtualService => ({
+  mark,
+  vip: `10.9.0.${mark - 255}`,
+  ports: [],
+  scheduler,
+  backends: backends.map(([address, weight]) => ({ address, weight })),
+});
+
+describe('IpvsDataPlane sends only the difference', () => {
+  it.each<[string, VirtualService[], VirtualService[], string[], [number, number, number]]>([
+    ['nothing changed', [vs(256, [['10.1.0.1', 1]])], [vs(256, [['10.1.0.1', 1]])], [], [0, 0, 0]],
+    [
+      'a backend added',
+      [vs(256, [['10.1.0.1', 1]])],
+      [
+        vs(256, [
+          ['10.1.0.1', 1],
+          ['10.1.0.2', 1],
+        ]),
+      ],
+      ['NEW_DEST 256 10.1.0.2'],
+      [1, 0, 0],
+    ],
+    [
+      'a drain (weight 0)',
+      [vs(256, [['10.1.0.1', 1]])],
+      [vs(256, [['10.1.0.1', 0]])],
+      ['SET_DEST 256 10.1.0.1'],
+      [0, 1, 0],
+    ],
+    [
+      'a backend removed',
+      [
+        vs(256, [
+          ['10.1.0.1', 1],
+          ['10.1.0.2', 1],
+        ]),
+      ],
+      [vs(256, [['10.1.0.2', 1]])],
+      ['DEL_DEST 256 10.1.0.1'],
+      [0, 0, 1],
+    ],
+    [
+      'a scheduler change',
+      [vs(256, [['10.1.0.1', 1]])],
+      [vs(256, [['10.1.0.1', 1]], 'wrr')],
+      ['SET_SERVICE 256'],
+      [0, 1, 0],
+    ],
+    ['a service added', [], [vs(257, [['10.1.0.3', 2]])], ['NEW_SERVICE 257', 'NEW_DEST 257 10.1.0.3'], [2, 0, 0]],
+    [
+      'a service removed',
+      [vs(256, [['10.1.0.1', 1]]), vs(257, [['10.1.0.3', 1]])],
+      [vs(257, [['10.1.0.3', 1]])],
+      ['DEL_SERVICE 256'],
+      [0, 0, 2],
+    ],
+  ])('%s', async (_name, before, after, sent, [added, changed, removed]) => {
+    const [dp, fake] = await setup();
+    await dp.apply(before);
+    fake.sent = [];
+    expect(await dp.apply(after)).toEqual({ added, changed, removed });
+    expect(fake.sent).toEqual(sent);
+    expect(await dp.read()).toEqual(
+      after.map((s) => ({ ...s, backends: [...s.backends].sort((a, b) => a.address.localeCompare(b.address)) })),
+    );
+  });
+
+  it('the first apply reads the kernel and removes fwmark services nobody asked for; never a flush', async () => {
+    const [dp, fake] = await setup();
+    fake.services.set(999, { sched: 'rr', dests: new Map([['10.1.0.9', 1]]) });
+    await dp.apply([vs(256, [['10.1.0.1', 1]])]);
+    expect(fake.sent).toEqual([
+      'GET_SERVICE 0',
+      'GET_DEST 999',
+      'DEL_SERVICE 999',
+      'NEW_SERVICE 256',
+      'NEW_DEST 256 10.1.0.1',
+    ]);
+    expect(fake.sent.some((s) => s.startsWith('FLUSH'))).toBe(false);
+  });
+
+  it.each<[string, VirtualService[], string]>([
+    ['a duplicate mark', [vs(256, []), vs(256, [])], 'LB_INVALID_ARGUMENT'],
+    ['a bad scheduler', [{ ...vs(256, []), scheduler: 'dh' as never }], 'LB_INVALID_SCHEDULER'],
+    ['a backend of the other family', [vs(256, [['fd00::1', 1]])], 'LB_INVALID_ARGUMENT'],
+    [
+      'a backend twice',
+      [
+        vs(256, [
+          ['10.1.0.1', 1],
+          ['10.1.0.1', 2],
+        ]),
+      ],
+      'LB_INVALID_ARGUMENT',
+    ],
+    ['a negative weight', [vs(256, [['10.1.0.1', -1]])], 'LB_INVALID_ARGUMENT'],
+    [
+      'two ports mapped',
+      [
+        {
+          ...vs(256, []),
+          ports: [
+            { proto: 'tcp', port: 80, targetPort: 8080 },
+            { proto: 'tcp', port: 81, targetPort: 8081 },
+          ],
+        },
+      ],
+      'LB_INVALID_ARGUMENT',
+    ],
+  ])('%s is refused before anything is sent', async (_name, desired, code) => {
+    const [dp, fake] = await setup();
+    await dp.apply([]);
+    fake.sent = [];
+    await expect(dp.apply(desired)).rejects.toMatchObject({ code });
+    expect(fake.sent).toEqual([]);
+  });
+
+  it('after close: LB_CLOSED; close twice is fine', async () => {
+    const [dp] = await setup();
+    await dp.close();
+    await dp.close();
+    await expect(dp.apply([])).rejects.toMatchObject({ code: 'LB_CLOSED' });
+  });
+});
