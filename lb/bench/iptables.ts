@@ -9,7 +9,8 @@ export function iptablesRestoreScript(services: readonly VirtualService[]): stri
   for (const vs of services) {
     const chain = `CNMD-SVC-${vs.mark}`;
     out.push(`:${chain} - [0:0]`);
-    for (const p of vs.ports) rules.push(`-A CNMD-SERVICES -d ${vs.vip}/32 -p ${p.proto} --dport ${p.port} -j ${chain}`);
+    for (const p of vs.ports)
+      rules.push(`-A CNMD-SERVICES -d ${vs.vip}/32 -p ${p.proto} --dport ${p.port} -j ${chain}`);
     const live = vs.backends.filter((b) => b.weight > 0);
     const port = vs.ports[0]?.targetPort ?? vs.ports[0]?.port;
     live.forEach((b, i) => {

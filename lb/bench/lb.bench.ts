@@ -34,7 +34,12 @@ const service = (i: number, addresses: string[]): VirtualService =>
   });
 
 const services = (): VirtualService[] =>
-  Array.from({ length: SERVICES }, (_, i) => service(i, [0, 1, 2].map((j) => v4(BACKENDS, 3 * i + j))));
+  Array.from({ length: SERVICES }, (_, i) =>
+    service(
+      i,
+      [0, 1, 2].map((j) => v4(BACKENDS, 3 * i + j)),
+    ),
+  );
 
 const ms = (t0: number): number => Math.round((performance.now() - t0) * 100) / 100;
 const pct = (xs: number[], p: number): number => {
