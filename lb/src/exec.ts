@@ -1,7 +1,7 @@
 // How the nftables data plane and the conntrack cleaner run their tools: child processes with
 // no shell, the script on stdin, in a namespace entered by `ip netns exec` (a /run/netns name)
 // or `nsenter --net=PATH` (any other path), as the sidecar's firewall does (its exec.ts).
-import { execFile } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 
 /** Runs a command with `input` on its stdin; resolves with its stdout, rejects with an Error
  * whose message holds its stderr. */
@@ -19,6 +19,12 @@ export function execIn(netns?: string): Exec {
       child.stdin?.end(input ?? '');
     });
   };
+}
+
+/** Starts a command in `netns` with its stdin open, for input written while it is produced. */
+export function spawnIn(netns: string | undefined, cmd: string, args: string[]): ChildProcess {
+  const [c, a] = wrap(netns, cmd, args);
+  return spawn(c, a, { stdio: ['pipe', 'ignore', 'pipe'] });
 }
 
 function wrap(netns: string | undefined, cmd: string, args: string[]): [string, string[]] {

@@ -8,8 +8,11 @@ export interface Diff {
   added: number;
   changed: number;
   removed: number;
-  /** What the table holds once the lines are applied. */
-  next: Held;
+  /** Brings `held` (the state diffed from) to what the table holds once the lines are applied,
+   * in place: copying the state of 10,000 services would cost more than the change itself. */
+  commit(held: Held): void;
+  /** A copy of `held` brought forward (commit on a copy). */
+  readonly next: Held;
 }
 
 /** Elements to send, grouped by map: `key` for a delete, `key : value` for an add. */
@@ -41,8 +44,9 @@ const CHUNK = 2000;
  * elements that go or change value (a map element is replaced by delete and add: nft refuses to
  * add a key it has), then the new ones. An unchanged service costs an identity check (frozen) or
  * a fingerprint. Chains no longer used stay: they cost nothing and a later service reuses them. */
-export function diff(held: Held, desired: readonly VirtualService[]): Diff {
-  const next: Held = { services: new Map(held.services), chains: new Set(held.chains) };
+export function diff(held: Held, desired: readonly VirtualService[], opts: { keepAbsent?: boolean } = {}): Diff {
+  const sets: [number, ServiceState][] = [];
+  const gone: number[] = [];
   const newChains: string[] = [];
   const del = new Batch();
   const add = new Batch();
@@ -55,15 +59,12 @@ export function diff(held: Held, desired: readonly VirtualService[]): Diff {
     const src = isDeepFrozen(vs) ? vs : undefined;
     const fp = fingerprint(vs);
     if (old && old.fp === fp) {
-      next.services.set(vs.mark, { ...old, src });
+      sets.push([vs.mark, { ...old, src }]);
       continue;
     }
     const want = serviceElements(vs, fp);
-    next.services.set(vs.mark, { fp: want.fp, els: want.els, src });
-    if (want.chain && !next.chains.has(want.chain)) {
-      next.chains.add(want.chain);
-      newChains.push(want.chain);
-    }
+    sets.push([vs.mark, { fp: want.fp, els: want.els, src }]);
+    if (want.chain && !held.chains.has(want.chain) && !newChains.includes(want.chain)) newChains.push(want.chain);
     if (!old) {
       for (let i = 0; i < want.els.length; i += 3) add.push(want.els[i]!, `${want.els[i + 1]} : ${want.els[i + 2]}`);
       continue;
@@ -78,16 +79,32 @@ export function diff(held: Held, desired: readonly VirtualService[]): Diff {
     }
     for (const [k, [map, key, v]] of after) if (before.get(k)?.[2] !== v) add.push(map, `${key} : ${v}`);
   }
-  if (kept < held.services.size) {
+  if (!opts.keepAbsent && kept < held.services.size) {
     const marks = new Set(desired.map((vs) => vs.mark));
     for (const [mark, old] of held.services) {
       if (marks.has(mark)) continue;
-      next.services.delete(mark);
+      gone.push(mark);
       for (let i = 0; i < old.els.length; i += 3) del.push(old.els[i]!, old.els[i + 1]!);
     }
   }
   const lines = [...newChains.flatMap(chainRules), ...del.lines('delete'), ...add.lines('add')];
-  return { lines, added: add.count - changed, changed, removed: del.count - changed, next };
+  const commit = (h: Held) => {
+    for (const [mark, st] of sets) h.services.set(mark, st);
+    for (const mark of gone) h.services.delete(mark);
+    for (const c of newChains) h.chains.add(c);
+  };
+  return {
+    lines,
+    added: add.count - changed,
+    changed,
+    removed: del.count - changed,
+    commit,
+    get next() {
+      const h: Held = { services: new Map(held.services), chains: new Set(held.chains) };
+      commit(h);
+      return h;
+    },
+  };
 }
 
 /** What the table holds when it holds exactly `desired`. */

@@ -7,7 +7,7 @@
 // its established flows going to it, as IPVS's weight 0 does.
 
 import { LbError } from '../errors.js';
-import { type Exec, execIn } from '../exec.js';
+import { type Exec, execIn, spawnIn } from '../exec.js';
 import type { ApplyResult, DataPlane, VirtualService } from '../types.js';
 import { diff } from './nft-diff.js';
 import { parseListing, servicesOf } from './nft-read.js';
@@ -24,10 +24,15 @@ export interface NftablesDataPlaneOptions {
 
 /** Larger transactions go through `nft -f -`: interactive nft reads a long line slowly. */
 const SESSION_MAX = 16 * 1024;
+/** A first sync of more services than this is written to nft while it is being made (below). */
+const STREAM_MIN = 2000;
+const STREAM_SLICE = 1000;
 
 export class NftablesDataPlane implements DataPlane, AsyncDisposable {
   readonly name = 'nftables' as const;
   readonly #exec: Exec;
+  readonly #netns: string | undefined;
+  readonly #custom: boolean;
   readonly #session: NftSession | undefined;
   /** What the table holds; undefined until read from the kernel (a restart resyncs by difference). */
   #held: Held | undefined;
@@ -36,6 +41,8 @@ export class NftablesDataPlane implements DataPlane, AsyncDisposable {
 
   constructor(options: NftablesDataPlaneOptions = {}) {
     this.#exec = options.exec ?? execIn(options.netns);
+    this.#netns = options.netns;
+    this.#custom = options.exec !== undefined;
     if (!options.exec) this.#session = new NftSession(options.netns);
   }
 
@@ -43,12 +50,59 @@ export class NftablesDataPlane implements DataPlane, AsyncDisposable {
     return this.#serial(async () => {
       // No table yet: the skeleton goes in the same transaction as the first services.
       const found = this.#held ?? (await this.#list());
-      const d = diff(found ?? emptyHeld(), desired);
+      if (!this.#custom && desired.length >= STREAM_MIN && (found?.services.size ?? 0) === 0) {
+        return this.#streamed(found, desired);
+      }
+      const held = found ?? emptyHeld();
+      const d = diff(held, desired);
       const lines = found ? d.lines : [...skeleton(), ...d.lines];
       if (lines.length > 0) await this.#nft(lines);
-      this.#held = d.next;
+      d.commit(held);
+      this.#held = held;
       return { added: d.added, changed: d.changed, removed: d.removed };
     });
+  }
+
+  /**
+   * A first sync of many services (a start, a restart on an empty table): the script goes to
+   * `nft -f -` a slice of services at a time, so that nft parses one slice while the next is
+   * made (nft reads its input as it comes and applies all of it as one transaction at the end).
+   * Only from an empty table: then no key is deleted, and the order of the slices cannot matter.
+   */
+  async #streamed(found: Held | undefined, desired: readonly VirtualService[]): Promise<ApplyResult> {
+    const child = spawnIn(this.#netns, 'nft', ['-f', '-']);
+    let stderr = '';
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.stdin?.on('error', () => {}); // nft exits early on a bad script: its exit code tells
+    const exited = new Promise<number | null>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('exit', (code) => resolve(code));
+    });
+    // A state of its own, this.#held only once nft took it all; the chains that exist stay known.
+    const held: Held = { services: new Map(), chains: new Set(found?.chains) };
+    const r: ApplyResult = { added: 0, changed: 0, removed: 0 };
+    const write = async (lines: string[]) => {
+      if (lines.length === 0) return;
+      if (!child.stdin?.write(script(lines))) await new Promise((res) => child.stdin?.once('drain', res));
+    };
+    if (!found) await write(skeleton());
+    for (let i = 0; i < desired.length; i += STREAM_SLICE) {
+      const d = diff(held, desired.slice(i, i + STREAM_SLICE), { keepAbsent: true });
+      d.commit(held);
+      r.added += d.added;
+      await write(d.lines);
+      await new Promise((res) => setImmediate(res)); // let the pipe flush while the next slice is made
+    }
+    child.stdin?.end();
+    const code = await exited.catch((e: Error) => {
+      stderr ||= e.message;
+      return -1;
+    });
+    if (code !== 0) {
+      throw new LbError('LB_NFT', `nft refused the transaction: nft -f -: ${stderr.trim() || `exit ${code}`}`);
+    }
+    this.#held = held;
+    return r;
   }
 
   read(): Promise<VirtualService[]> {
