@@ -143,6 +143,28 @@ describe('IpvsDataPlane sends only the difference', () => {
     );
   });
 
+  it('a backend replaced in place in the same desired array is noticed', async () => {
+    const [dp, fake] = await setup();
+    const desired = [vs(256, [['10.1.0.1', 1]]), vs(257, [['10.1.0.2', 1]])];
+    await dp.apply(desired);
+    fake.sent = [];
+    desired[1]!.backends[0] = { address: '10.1.0.3', weight: 1 };
+    desired[0]!.backends[0]!.weight = 0;
+    expect(await dp.apply(desired)).toEqual({ added: 1, changed: 1, removed: 1 });
+    expect(fake.sent).toEqual(['SET_DEST 256 10.1.0.1', 'DEL_DEST 257 10.1.0.2', 'NEW_DEST 257 10.1.0.3']);
+  });
+
+  it('after read() shows the kernel changed behind its back, apply() puts it right', async () => {
+    const [dp, fake] = await setup();
+    const desired = [vs(256, [['10.1.0.1', 1]])];
+    await dp.apply(desired);
+    fake.services.get(256)!.dests.set('10.1.0.1', 7);
+    await dp.read();
+    fake.sent = [];
+    expect(await dp.apply(desired)).toEqual({ added: 0, changed: 1, removed: 0 });
+    expect(fake.sent).toEqual(['SET_DEST 256 10.1.0.1']);
+  });
+
   it('the first apply reads the kernel and removes fwmark services nobody asked for; never a flush', async () => {
     const [dp, fake] = await setup();
     fake.services.set(999, { sched: 'rr', dests: new Map([['10.1.0.9', 1]]) });

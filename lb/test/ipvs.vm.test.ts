@@ -148,7 +148,7 @@ describe('IpvsDataPlane on Linux IPVS', () => {
     const many = Array.from(
       { length: 1000 },
       (_, i): VirtualService => ({
-        mark: 256 + i,
+        mark: 0x10000 + i, // clear of the marks other vm tests use (e2e: 256)
         vip: `10.8.${i >> 8}.${i & 255}`,
         ports: [],
         scheduler: i % 2 ? 'rr' : 'wrr',
