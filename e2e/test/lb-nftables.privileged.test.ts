@@ -1,7 +1,9 @@
 // The nftables data plane for real: a LoadBalancer in an LB sandbox balances a VIP over three
 // backends (e2e/test/lb-lab.ts), seen from a client with curl, as IPVS NAT with SNAT would.
-import { isLbError, type LbErrorCode, type ServiceSpec } from '@cnmd/lb';
+import { isLbError, type LbErrorCode, NftablesDataPlane, type ServiceSpec, type VirtualService } from '@cnmd/lb';
+import { execIn } from '@cnmd/lb/internal';
 import { describe, expect, it } from 'vitest';
+import { test as netnsTest } from '../src/fixtures.js';
 import { BACKENDS, LbLab, NETWORK } from './lb-lab.js';
 
 const VIP = '10.123.0.100';
@@ -177,4 +179,35 @@ describe.sequential('the nftables data plane', () => {
       await again.close();
     }
   });
+});
+
+describe('a transaction nft refuses', () => {
+  // A backend of the other family than its VIP: the LoadBalancer refuses it before, but the data
+  // plane takes plain VirtualServices, and nft is the last word.
+  const bad: VirtualService = {
+    mark: 257,
+    vip: '10.123.0.101',
+    ports: [],
+    scheduler: 'rr',
+    backends: [{ address: '2001:db8:7b::11', weight: 1 }],
+  };
+  const good: VirtualService = { ...bad, backends: [{ address: '10.123.0.11', weight: 1 }] };
+
+  netnsTest.for([['the nft -i session'], ['exec']])(
+    'through %s is LB_NFT and changes nothing',
+    async ([via], { netns }) => {
+      const dp = new NftablesDataPlane(via === 'exec' ? { exec: execIn(netns.name) } : { netns: netns.name });
+      try {
+        await dp.apply([good]);
+        const before = await netns.exec('nft', ['list', 'table', 'inet', 'cnmd_lb']);
+        expect(await codeOf(dp.apply([good, { ...bad, mark: 258, vip: '10.123.0.102' }]))).toBe('LB_NFT');
+        expect(await netns.exec('nft', ['list', 'table', 'inet', 'cnmd_lb'])).toBe(before);
+        // The data plane goes on from what the kernel holds.
+        expect(await dp.apply([good, { ...good, mark: 258, vip: '10.123.0.102' }])).toMatchObject({ added: 3 }); // vips4, counts, slots4;
+        expect((await dp.read()).map((vs) => vs.mark)).toEqual([257, 258]);
+      } finally {
+        await dp.close();
+      }
+    },
+  );
 });
