@@ -100,6 +100,20 @@ describe('endpoints and DNS', () => {
     expect((await a.exec('cat', ['/proc/sys/net/ipv4/conf/eth0/arp_notify'])).trim()).toBe('1');
   });
 
+  it('a second network gives no default route unless asked; asked, it takes it; detached, it hands it back', async () => {
+    await host.ok('network', 'create', 'second', '--subnet', '10.89.0.0/24');
+    await host.ok('network', 'create', 'third', '--subnet', '10.88.0.0/24');
+    await host.ok('attach', a.name, '--network', 'second');
+    expect(await a.exec('ip', ['route', 'show', 'default'])).toContain('via 10.93.0.1');
+    await host.ok('attach', a.name, '--network', 'third', '--default-route');
+    expect(await a.exec('ip', ['route', 'show', 'default'])).toContain('via 10.88.0.1');
+    await host.ok('detach', a.name, '--network', 'third');
+    expect(await a.exec('ip', ['route', 'show', 'default'])).toMatch(/via 10\.(93|89)\.0\.1/);
+    await host.ok('detach', a.name, '--network', 'second');
+    await host.ok('network', 'rm', 'second');
+    await host.ok('network', 'rm', 'third');
+  });
+
   it('sandboxes on one network reach each other', async () => {
     expect(await a.exec('ping', ['-c', '1', '-W', '2', '10.93.0.3'])).toMatch(/1 received/);
   });

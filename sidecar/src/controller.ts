@@ -275,6 +275,7 @@ export class NetworkController implements Controller {
       ep.weight = spec.weight ?? 1;
     }
     if (opts.lb) ep.lb = true;
+    if (spec.defaultRoute) ep.wantDefault = true;
     // Addresses first, then the record that names them (one write fewer per attach): a crash
     // between the two leaves addresses no record holds, which reconcile returns to the pool.
     try {
@@ -318,23 +319,49 @@ export class NetworkController implements Controller {
       if (ep.ip6 && net.subnet6) await sb.addAddress(ep.ifname, `${ep.ip6}/${net.subnet6.split('/')[1]}`);
       await sb.setLink('lo', { up: true });
       await sb.setLink(ep.ifname, { up: true });
-      // The first network with a gateway gives the default route (internal ones give none).
-      if (!net.spec.internal && net.gateway) {
-        const routes = await sb.routes(4);
-        if (!routes.some((r) => r.dst === 'default')) {
-          await sb.addRoute({ dst: 'default', gateway: net.gateway });
-          ep.defaultRoute = true;
-        }
-        if (net.gateway6 && !(await sb.routes(6)).some((r) => r.dst === 'default')) {
-          await sb.addRoute({ dst: 'default', gateway: net.gateway6 });
-        }
-      }
+      // The first network with a gateway gives the default route (internal ones give none),
+      // unless an endpoint asks for it (--default-route).
+      if (!net.spec.internal && net.gateway) await this.#defaultRoute(sb, net, ep, ep.wantDefault === true);
     } finally {
       await sb.close();
     }
     for (const p of ep.publish) await this.firewall.publish(net, ep, p);
     if (!ep.lb) await this.dns.join(ep, net, this.#sandboxNetworks(ep.sandboxKey, ep));
     for (const other of this.#sharing(ep)) await shareNames(this, other);
+  }
+
+  /** Points the sandbox's default route at the network's gateway: when it has none, or `force`. */
+  async #defaultRoute(sb: NetnsLinks, net: NetworkRecord, ep: EndpointRecord, force: boolean): Promise<void> {
+    if (force || !(await sb.routes(4)).some((r) => r.dst === 'default')) {
+      await sb.addRoute({ dst: 'default', gateway: net.gateway!, replace: true });
+      ep.defaultRoute = true;
+      for (const other of this.endpoints.all()) {
+        if (other.sandboxKey === ep.sandboxKey && other.id !== ep.id && other.defaultRoute) {
+          await this.endpoints.put({ ...other, defaultRoute: false });
+        }
+      }
+    }
+    if (net.gateway6 && (force || !(await sb.routes(6)).some((r) => r.dst === 'default'))) {
+      await sb.addRoute({ dst: 'default', gateway: net.gateway6, replace: true });
+    }
+  }
+
+  /** The endpoint that gave the default route went: the next network with a gateway gives it. */
+  async #handOverDefaultRoute(gone: EndpointRecord): Promise<void> {
+    if (!gone.defaultRoute) return;
+    const next = this.endpoints
+      .all()
+      .find((e) => e.sandboxKey === gone.sandboxKey && e.id !== gone.id && e.state === 'ready' && !e.mode);
+    const net = next && this.networks.get(next.network);
+    if (!next || !net?.gateway || net.spec.internal) return;
+    const sb = await this.kernel.open(next.sandbox).catch(() => undefined);
+    if (!sb) return;
+    try {
+      await this.#defaultRoute(sb, net, next, true);
+      await this.endpoints.put(next);
+    } finally {
+      await sb.close();
+    }
   }
 
   /** Containers in `container:<ep's name>` mode. */
@@ -387,6 +414,7 @@ export class NetworkController implements Controller {
       if (ep.ip6 && net.pool6) await this.ipam.releaseAddress(net.pool6, ep.ip6).catch(() => false);
     }
     await this.endpoints.delete(ep.id);
+    await this.#handOverDefaultRoute(ep).catch(() => {});
     await this.services.touched(ep);
   }
 

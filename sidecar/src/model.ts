@@ -45,6 +45,8 @@ export interface AttachSpec {
   /** Interface name inside the sandbox; eth0, eth1… by default. */
   ifname?: string;
   publish: PortSpec[];
+  /** This network's gateway becomes the sandbox's default route even if another gave one. */
+  defaultRoute?: boolean;
   /** The endpoint is a task of this service (on the same network). */
   service?: string;
   /** Its weight in the service (wrr); 1 by default, 0 to drain. */
@@ -185,7 +187,21 @@ export function parseAttachSpec(body: unknown): AttachSpec {
   const b = object(body, 'an attachment');
   unknownKeys(
     b,
-    ['sandbox', 'network', 'name', 'aliases', 'hostname', 'ip', 'ip6', 'mac', 'ifname', 'publish', 'service', 'weight'],
+    [
+      'sandbox',
+      'network',
+      'name',
+      'aliases',
+      'hostname',
+      'ip',
+      'ip6',
+      'mac',
+      'ifname',
+      'publish',
+      'service',
+      'weight',
+      'defaultRoute',
+    ],
     'an attachment',
   );
   const sandbox = str(b, 'sandbox', (s) => s.length <= 4096 && !s.includes('\0'));
@@ -210,6 +226,7 @@ export function parseAttachSpec(body: unknown): AttachSpec {
   const ip6 = str(b, 'ip6', (s) => isIP(s) === 6, 'is not an IPv6 address');
   const mac = str(b, 'mac', (s) => /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(s), 'is not a MAC address');
   const ifname = str(b, 'ifname', (s) => IFNAME.test(s), 'is not an interface name (at most 15 characters)');
+  if (bool(b, 'defaultRoute', false)) spec.defaultRoute = true;
   const service = str(b, 'service', (s) => NAME.test(s), 'is not a valid service name');
   if (service) spec.service = service;
   if (b.weight !== undefined) {

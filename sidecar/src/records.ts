@@ -38,6 +38,8 @@ export interface EndpointRecord {
   publish: PortSpec[];
   /** Whether this endpoint gave the sandbox its default route. */
   defaultRoute: boolean;
+  /** Asked to give the default route even when another network gave one (--default-route). */
+  wantDefault?: boolean;
   /** `attaching` until every part exists: one still attaching after a crash is undone. */
   state: 'attaching' | 'ready';
   /** Docker's none, host and container:<name> modes: no endpoint of a network (modes.ts). */

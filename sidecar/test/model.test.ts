@@ -131,6 +131,13 @@ describe('service specs', () => {
     expect(() => parseServiceSpec(body)).toThrow(why);
   });
 
+  it('attach takes defaultRoute as a boolean only', () => {
+    expect(parseAttachSpec({ sandbox: 's', network: 'n', defaultRoute: true }).defaultRoute).toBe(true);
+    expect(codeOf(() => parseAttachSpec({ sandbox: 's', network: 'n', defaultRoute: 'yes' }))).toBe(
+      'API_INVALID_ARGUMENT',
+    );
+  });
+
   it('attach takes a service and a weight, and a weight only with a service', () => {
     expect(parseAttachSpec({ sandbox: 's', network: 'n', service: 'web', weight: 0 })).toMatchObject({
       service: 'web',

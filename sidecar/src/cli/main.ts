@@ -25,6 +25,7 @@ Commands:
   network ls | inspect NAME | rm NAME
   attach NETNS --network NET [--name NAME] [--alias A]... [--ip IP] [--ip6 IP] [--mac MAC]
          [--ifname IF] [--publish [HOSTIP:]HOSTPORT:PORT[/PROTO]]... [--service NAME [--weight N]]
+         [--default-route]            this network's gateway becomes the default route
                                  NETNS: /proc/PID/ns/net, a Docker SandboxKey, or an ip-netns name
   service create NAME --network NET [--vip IP] [--port [NAME=]PORT[:TARGET][/PROTO]]...
          [--scheduler rr|wrr|lc|sh] [--mode vip|dnsrr]
@@ -81,6 +82,7 @@ export async function main(argv: string[], io: Io, env: NodeJS.ProcessEnv = proc
         publish: { type: 'string', multiple: true, short: 'p' },
         service: { type: 'string' },
         weight: { type: 'string' },
+        'default-route': { type: 'boolean' },
         vip: { type: 'string' },
         port: { type: 'string', multiple: true },
         scheduler: { type: 'string' },
@@ -217,6 +219,7 @@ export async function main(argv: string[], io: Io, env: NodeJS.ProcessEnv = proc
         };
         for (const k of ['name', 'ip', 'ip6', 'mac', 'ifname', 'service'] as const) if (values[k]) body[k] = values[k];
         if (values.weight !== undefined) body.weight = Number(values.weight);
+        if (values['default-route']) body.defaultRoute = true;
         const ep = await api.call<EndpointInfo>('POST', '/endpoints', body);
         if (values.json) json(ep);
         else io.out(`${ep.ifname} ${ep.ip}${ep.ip6 ? ` ${ep.ip6}` : ''} ${ep.mac}\n`);

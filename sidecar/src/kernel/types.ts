@@ -109,7 +109,7 @@ export interface NetnsLinks extends AsyncDisposable {
   deleteAddress(name: string, cidr: string): Promise<void>;
   addresses(name?: string): Promise<Address[]>;
   /** A route of the main table: `dst` "default" or a CIDR, via `gateway` and/or out of `link`. */
-  addRoute(route: { dst: string; gateway?: string; link?: string }): Promise<void>;
+  addRoute(route: { dst: string; gateway?: string; link?: string; replace?: boolean }): Promise<void>;
   routes(family?: 4 | 6): Promise<Route[]>;
   /** net.ipv4.conf.<name>.arp_notify: announce a new or changed address/MAC with gratuitous ARP. */
   setArpNotify(name: string, on: boolean): Promise<void>;

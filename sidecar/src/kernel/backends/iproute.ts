@@ -181,13 +181,13 @@ class IprouteLinks implements NetnsLinks {
     return out.flatMap((l) => l.addr_info.map((a) => ({ link: l.ifindex, cidr: `${a.local}/${a.prefixlen}` })));
   }
 
-  async addRoute(r: { dst: string; gateway?: string; link?: string }): Promise<void> {
+  async addRoute(r: { dst: string; gateway?: string; link?: string; replace?: boolean }): Promise<void> {
     if (r.dst !== 'default') parsePrefix(r.dst);
     if (r.gateway === undefined && r.link === undefined) {
       throw new SidecarError('SIDECAR_INVALID_ARGUMENT', `a route needs a gateway or a link: ${JSON.stringify(r)}`);
     }
     const family = r.gateway?.includes(':') || r.dst.includes(':') ? ['-6'] : [];
-    const args = [...family, 'route', 'add', r.dst];
+    const args = [...family, 'route', r.replace ? 'replace' : 'add', r.dst];
     if (r.gateway !== undefined) args.push('via', checkIp(r.gateway));
     if (r.link !== undefined) args.push('dev', checkName(r.link));
     await this.#ip(args, 'SIDECAR_ROUTE_EXISTS');

@@ -240,7 +240,7 @@ class NetlinkLinks implements NetnsLinks {
     return bodies.map(M.parseAddress).filter((a) => index === undefined || a.link === index);
   }
 
-  async addRoute(route: { dst: string; gateway?: string; link?: string }): Promise<void> {
+  async addRoute(route: { dst: string; gateway?: string; link?: string; replace?: boolean }): Promise<void> {
     const dst = route.dst === 'default' ? undefined : parsePrefix(route.dst);
     const gw = route.gateway === undefined ? undefined : ipBytes(route.gateway);
     const family = dst ? dst.family : gw?.length === 16 ? 6 : 4;
@@ -261,7 +261,8 @@ class NetlinkLinks implements NetnsLinks {
     if (dst) parts.push(attr(M.RTA_DST, dst.bytes));
     if (gw) parts.push(attr(M.RTA_GATEWAY, gw));
     if (route.link !== undefined) parts.push(u32(M.RTA_OIF, await this.#index(route.link)));
-    await this.#req(M.RTM_NEWROUTE, CREATE, parts, 'route', `add route ${route.dst}`);
+    const flags = route.replace ? M.NLM_F_CREATE | M.NLM_F_REPLACE : CREATE;
+    await this.#req(M.RTM_NEWROUTE, flags, parts, 'route', `add route ${route.dst}`);
   }
 
   async routes(family?: 4 | 6): Promise<Route[]> {

@@ -19,6 +19,8 @@ export const RTM_GETROUTE = 26;
 export const NLM_F_DUMP = 0x300;
 export const NLM_F_EXCL = 0x200;
 export const NLM_F_CREATE = 0x400;
+/** include/uapi/linux/netlink.h: replace an existing object (with CREATE: add it if missing). */
+export const NLM_F_REPLACE = 0x100;
 
 // include/linux/socket.h
 export const AF_UNSPEC = 0;
