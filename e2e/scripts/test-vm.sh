@@ -9,4 +9,5 @@ bash "$recipes/ipvs-vm.sh" >/dev/null
 # ip_vs is loaded at boot; the schedulers and conntrack helpers the tests use come with it.
 exec bash "$recipes/vm-run.sh" --hostroot --share "$repo" --cwd "$repo" --timeout "${CNMD_VM_TIMEOUT:-900}" \
   --env CNMD_IN_VM=1 --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+  ${CNMD_REPORT_DIR:+--env CNMD_REPORT_DIR=$CNMD_REPORT_DIR} \
   -- node "$repo/node_modules/vitest/vitest.mjs" run --project vm "$@"
