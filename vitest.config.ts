@@ -57,6 +57,17 @@ export default defineConfig({
           hookTimeout: 120_000,
         },
       },
+      {
+        // Against a real Docker engine (.ci/run installs and starts one; e2e/test/*.docker.test.ts).
+        extends: true,
+        test: {
+          name: 'docker',
+          include: [`${pkgs}/test/**/*.docker.test.ts`],
+          testTimeout: 180_000,
+          hookTimeout: 300_000,
+          fileParallelism: false,
+        },
+      },
     ],
   },
 });
