@@ -35,6 +35,9 @@ export interface LoadBalancerOptions {
   drainMs?: number;
   /** Probes backends for the services that ask for health checks; from this process by default. */
   probe?: HealthProbe;
+  /** Told when a backend's health changes, once the data plane holds the change: the caller
+   * keeps its DNS answers (`tasks.`, dnsrr) in step. */
+  onHealth?: (service: string, address: string, healthy: boolean) => void;
 }
 
 export function defaultOptions(): Omit<Required<LoadBalancerOptions>, 'dataplane' | 'conntrack'> {
@@ -57,6 +60,7 @@ export class LoadBalancer implements AsyncDisposable {
   readonly #clock: Clock;
   readonly #drainMs: number;
   readonly #health: HealthMonitor;
+  readonly #onHealth: LoadBalancerOptions['onHealth'];
   #entries = new Map<string, Entry>();
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
@@ -69,6 +73,7 @@ export class LoadBalancer implements AsyncDisposable {
     this.#conntrack = o.conntrack;
     this.#clock = o.clock;
     this.#drainMs = o.drainMs;
+    this.#onHealth = o.onHealth;
     this.#health = new HealthMonitor(o.clock, o.probe, (s, a, ok) => void this.#healthChanged(s, a, ok));
   }
 
@@ -89,7 +94,8 @@ export class LoadBalancer implements AsyncDisposable {
       const next = new Map(this.#entries);
       next.set(svc.name, { svc, draining: new Map(), unhealthy: new Set() });
       await this.#apply('addService', next);
-      if (svc.health && svc.endpointMode === 'vip') {
+      // dnsrr services are watched too: nothing is balanced, but their DNS answers follow (onHealth).
+      if (svc.health) {
         this.#health.watch(svc.name, svc.health, () => {
           const e = this.#entries.get(svc.name);
           return e ? e.svc.backends.filter((b) => !e.draining.has(b.address)).map((b) => b.address) : [];
@@ -130,7 +136,11 @@ export class LoadBalancer implements AsyncDisposable {
       await this.#apply('setBackends', this.#with(e, svc));
       for (const b of want) this.#undrain(e, b.address);
       if (drain) for (const a of gone) this.#startDrain(e, a, this.#drainMs, this.#weightBefore(e, a));
-      else await this.#flushUdp(e.svc, gone);
+      else {
+        // A backend that comes back later starts healthy, as a new one does.
+        for (const a of gone) e.unhealthy.delete(a);
+        await this.#flushUdp(e.svc, gone);
+      }
     });
   }
 
@@ -173,6 +183,11 @@ export class LoadBalancer implements AsyncDisposable {
   service(name: string): Service | undefined {
     const e = this.#entries.get(name);
     return e && structuredClone(e.svc);
+  }
+
+  /** The backends of a service that its health check took out of the rotation. */
+  unhealthy(name: string): string[] {
+    return [...(this.#entries.get(name)?.unhealthy ?? [])];
   }
 
   /** What the data plane is sent: the VIP services, drained and unhealthy backends at weight 0. */
@@ -277,6 +292,7 @@ export class LoadBalancer implements AsyncDisposable {
       else e.unhealthy.add(address);
       e.vs = undefined;
       await this.#apply('health', this.#entries);
+      this.#onHealth?.(service, address, healthy);
     }).catch(() => {});
   }
 

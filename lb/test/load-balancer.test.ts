@@ -176,6 +176,37 @@ it('health checks take a failing backend out of the rotation and bring it back',
   expect(await weights()).toEqual([1, 1]);
 });
 
+it('tells onHealth, and unhealthy() names, what health checks decide; dnsrr services too', async () => {
+  const down = new Set<string>(['10.0.1.3']);
+  const told: string[] = [];
+  lb = new LoadBalancer({
+    dataplane: dp,
+    clock,
+    probe: async (a) => !down.has(a),
+    onHealth: (s, a, ok) => told.push(`${s} ${a} ${ok}`),
+  });
+  const health = { type: 'tcp', port: 80, intervalMs: 100, unhealthyThreshold: 1, healthyThreshold: 1 } as const;
+  await lb.addService(
+    web({ ports: [{ port: 80 }], backends: [{ address: '10.0.1.2' }, { address: '10.0.1.3' }], health }),
+  );
+  await lb.addService({
+    name: 'rr',
+    network: net,
+    endpointMode: 'dnsrr',
+    backends: [{ address: '10.0.1.3' }, { address: 'fd00:1::3' }],
+    health,
+  });
+  clock.advance(100);
+  await new Promise((r) => setImmediate(r));
+  await lb.idle();
+  expect(told.sort()).toEqual(['rr 10.0.1.3 false', 'web 10.0.1.3 false']);
+  expect(lb.unhealthy('web')).toEqual(['10.0.1.3']);
+  expect(lb.unhealthy('rr')).toEqual(['10.0.1.3']);
+  // Gone without a drain, it is forgotten: back later, it starts healthy.
+  await lb.setBackends('web', [{ address: '10.0.1.2' }], { drain: false });
+  expect(lb.unhealthy('web')).toEqual([]);
+});
+
 it('publishes every sync on cnmd:lb:sync', async () => {
   const events: LbSyncEvent[] = [];
   const on = (m: unknown) => events.push(m as LbSyncEvent);
