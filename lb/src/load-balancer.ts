@@ -40,7 +40,7 @@ export interface LoadBalancerOptions {
   onHealth?: (service: string, address: string, healthy: boolean) => void;
 }
 
-export function defaultOptions(): Omit<Required<LoadBalancerOptions>, 'dataplane' | 'conntrack'> {
+export function defaultOptions(): Omit<Required<LoadBalancerOptions>, 'dataplane' | 'conntrack' | 'onHealth'> {
   return { clock: systemClock, drainMs: 10_000, probe: defaultProbe };
 }
 
