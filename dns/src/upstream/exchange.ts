@@ -51,7 +51,12 @@ function udp(u: Upstream, query: Buffer, timeoutMs: number): Promise<Buffer> {
     sock.on('message', (msg) => {
       if (matches(msg, query, qEnd)) done(undefined, msg);
     });
-    sock.connect(u.port, u.host, () => sock.send(query));
+    // connect(2) can fail at once (EACCES for a broadcast address, ENETUNREACH with no route):
+    // Node then calls back with the error, and a send on the unconnected socket would throw.
+    sock.connect(u.port, u.host, ((cause?: Error) => {
+      if (cause) done(new DnsError('DNS_UPSTREAM_ERROR', `${u.key}: ${cause.message}`, { cause }));
+      else sock.send(query);
+    }) as () => void);
   });
 }
 
