@@ -256,7 +256,7 @@ export class NetworkController implements Controller {
     await this.firewall.checkPorts(spec.publish);
     const ep: EndpointRecord = {
       id: randomBytes(32).toString('hex'),
-      containerId: createHash('sha256').update(`cnmd-sandbox:${ref.key}`).digest('hex'),
+      containerId: spec.containerId ?? createHash('sha256').update(`cnmd-sandbox:${ref.key}`).digest('hex'),
       sandbox: ref.path,
       sandboxKey: ref.key,
       network: net.id,
@@ -275,6 +275,7 @@ export class NetworkController implements Controller {
       ep.weight = spec.weight ?? 1;
     }
     if (opts.lb) ep.lb = true;
+    if (spec.origin) ep.origin = spec.origin;
     if (spec.defaultRoute) ep.wantDefault = true;
     // Addresses first, then the record that names them (one write fewer per attach): a crash
     // between the two leaves addresses no record holds, which reconcile returns to the pool.

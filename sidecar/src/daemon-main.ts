@@ -13,8 +13,10 @@ const USAGE = `Usage: cnmd daemon [OPTIONS]
   --api-tcp HOST:PORT   also serve the admin API over TCP (off by default)
   --dns-upstream IP     upstream DNS server, repeatable (default: the host's resolv.conf)
   --resolv-conf PATH    the host's resolv.conf (default /etc/resolv.conf)
+  --docker-socket PATH  follow the Docker engine at PATH (e.g. /var/run/docker.sock):
+                        containers labelled cnmd.networks are attached (off by default)
   --config FILE         a JSON file with the same settings (stateDir, socket, apiTcp,
-                        dnsUpstreams, resolvConf); flags win over it
+                        dnsUpstreams, resolvConf, dockerSocket); flags win over it
 `;
 
 export async function loadConfig(args: string[]): Promise<DaemonConfig | 'help'> {
@@ -26,6 +28,7 @@ export async function loadConfig(args: string[]): Promise<DaemonConfig | 'help'>
       'api-tcp': { type: 'string' },
       'dns-upstream': { type: 'string', multiple: true },
       'resolv-conf': { type: 'string' },
+      'docker-socket': { type: 'string' },
       config: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -44,7 +47,7 @@ export async function loadConfig(args: string[]): Promise<DaemonConfig | 'help'>
     }
     for (const [k, v] of Object.entries(file)) {
       const want = k === 'dnsUpstreams' ? 'array' : k === 'sweepMs' ? 'number' : 'string';
-      if (!(k in config) && !['apiTcp', 'dnsUpstreams'].includes(k)) {
+      if (!(k in config) && !['apiTcp', 'dnsUpstreams', 'dockerSocket'].includes(k)) {
         throw new SidecarError('SIDECAR_CONFIG_INVALID', `${values.config}: unknown setting ${k}`);
       }
       if (want === 'array' ? !Array.isArray(v) || !v.every((x) => typeof x === 'string') : typeof v !== want) {
@@ -58,6 +61,7 @@ export async function loadConfig(args: string[]): Promise<DaemonConfig | 'help'>
   if (values['api-tcp']) config.apiTcp = values['api-tcp'];
   if (values['dns-upstream']) config.dnsUpstreams = values['dns-upstream'];
   if (values['resolv-conf']) config.resolvConf = values['resolv-conf'];
+  if (values['docker-socket']) config.dockerSocket = values['docker-socket'];
   return config;
 }
 
@@ -67,7 +71,7 @@ export async function runDaemon(args: string[], io: Io, _env: NodeJS.ProcessEnv)
     io.out(USAGE);
     return 0;
   }
-  const daemon = new Daemon(config, { firewall: await firewallHooks() });
+  const daemon = new Daemon(config, { firewall: await firewallHooks(), log: (l) => io.err(`cnmd: ${l}\n`) });
   await daemon.start();
   const r = daemon.report;
   io.err(

@@ -8,6 +8,8 @@ import { FileStore, Ipam } from '@cnmd/ipam';
 import { ApiServer } from './api/server.js';
 import { NetworkController } from './controller.js';
 import { DnsWiring } from './dns-wiring.js';
+import { DockerClient } from './docker/client.js';
+import { DockerSource } from './docker/source.js';
 import type { FirewallHooks } from './hooks.js';
 import { NetlinkKernel } from './kernel/backends/netlink.js';
 import type { Kernel } from './kernel/types.js';
@@ -28,6 +30,8 @@ export interface DaemonConfig {
   resolvConf: string;
   /** How often to look for sandboxes that went away, in ms (0: never). */
   sweepMs: number;
+  /** The Docker engine's socket: labelled containers are attached (docker/source.ts); off unless set. */
+  dockerSocket?: string;
 }
 
 export function defaultConfig(): DaemonConfig {
@@ -42,6 +46,8 @@ export function defaultConfig(): DaemonConfig {
 export interface DaemonParts {
   kernel?: Kernel;
   firewall: FirewallHooks;
+  /** Where the daemon's own lines go (a line without its newline); stderr by default. */
+  log?: (line: string) => void;
 }
 
 export class Daemon {
@@ -53,6 +59,7 @@ export class Daemon {
   #store: FileStore | undefined;
   #api: ApiServer | undefined;
   #sweep: NodeJS.Timeout | undefined;
+  #docker: DockerSource | undefined;
   #closed = false;
 
   constructor(config: DaemonConfig, parts: DaemonParts) {
@@ -91,6 +98,15 @@ export class Daemon {
       ...(c.apiTcp ? { tcp: c.apiTcp } : {}),
     });
     await this.#api.start();
+    if (c.dockerSocket) {
+      const log = this.#parts.log ?? ((l: string) => process.stderr.write(`cnmd: ${l}\n`));
+      this.#docker = new DockerSource({
+        client: new DockerClient({ socket: c.dockerSocket }),
+        controller: this.controller,
+        log,
+      });
+      this.#docker.start();
+    }
     if (c.sweepMs > 0) {
       this.#sweep = setInterval(() => void this.sweep().catch(() => {}), c.sweepMs);
       this.#sweep.unref();
@@ -116,6 +132,7 @@ export class Daemon {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#sweep);
+    await this.#docker?.close();
     await this.#api?.close();
     await this.controller?.close();
     await this.controller?.dns.close();

@@ -53,7 +53,13 @@ export type SidecarErrorCode =
   /** A host port is published already; nothing changed. */
   | 'SIDECAR_PORT_IN_USE'
   /** The daemon's flags or config file are wrong. */
-  | 'SIDECAR_CONFIG_INVALID';
+  | 'SIDECAR_CONFIG_INVALID'
+  /** A container's `cnmd.*` labels are malformed: the container is left alone. */
+  | 'SIDECAR_DOCKER_LABEL'
+  /** The Docker engine cannot be reached over its socket (or the connection broke). */
+  | 'SIDECAR_DOCKER_UNAVAILABLE'
+  /** The Docker engine answered with an error status, or with something unreadable. */
+  | 'SIDECAR_DOCKER_API';
 
 export class SidecarError extends Error {
   readonly code: SidecarErrorCode;

@@ -51,6 +51,10 @@ export interface AttachSpec {
   service?: string;
   /** Its weight in the service (wrr); 1 by default, 0 to drain. */
   weight?: number;
+  /** A source's own id of the container (Docker's, 64 hex digits); not from the API. */
+  containerId?: string;
+  /** Which source made the endpoint, so that it alone reconciles it; not from the API. */
+  origin?: 'docker';
 }
 
 export type Scheduler = 'rr' | 'wrr' | 'lc' | 'sh';
@@ -77,9 +81,9 @@ export interface ServiceSpec {
 }
 
 /** Docker's rule for network and container names. */
-const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
+export const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
 /** RFC 1123 labels, dots allowed: what a DNS alias may be. */
-const ALIAS =
+export const ALIAS =
   /^(?=.{1,253}$)([a-zA-Z0-9_]([a-zA-Z0-9_-]{0,61}[a-zA-Z0-9_])?)(\.[a-zA-Z0-9_]([a-zA-Z0-9_-]{0,61}[a-zA-Z0-9_])?)*$/;
 const IFNAME = /^[a-zA-Z0-9_.-]{1,15}$/;
 

@@ -51,6 +51,8 @@ export interface EndpointRecord {
   /** The endpoint is a task of this service (on its network), with this weight. */
   service?: string;
   weight?: number;
+  /** Made by the Docker source for the container `containerId` (docker/source.ts). */
+  origin?: 'docker';
 }
 
 export interface ServiceRecord {

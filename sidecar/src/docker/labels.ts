@@ -1,0 +1,144 @@
+// What a container asks of cnmd through its `cnmd.*` labels (README, Docker). Pure: labels in,
+// an intent out, or SIDECAR_DOCKER_LABEL naming the label and why; the source then leaves the
+// container alone. A container without `cnmd.networks` is not cnmd's (undefined).
+import { isIP } from 'node:net';
+import type { HealthCheckSpec } from '@cnmd/lb';
+import { SidecarError } from '../errors.js';
+import { ALIAS, NAME, parseServicePort, type ServicePortSpec } from '../model.js';
+
+export const NETWORKS_LABEL = 'cnmd.networks';
+const COMPOSE_SERVICE = 'com.docker.compose.service';
+const KNOWN = ['cnmd.networks', 'cnmd.aliases', 'cnmd.service', 'cnmd.ports', 'cnmd.health', 'cnmd.weight'];
+
+export interface NetworkWish {
+  name: string;
+  /** A fixed address on that network. */
+  ip?: string;
+  ip6?: string;
+}
+
+export interface DockerIntent {
+  /** In order: the first network gives the default route. */
+  networks: NetworkWish[];
+  aliases: string[];
+  /** The service the container is a task of, on each of its networks. */
+  service?: string;
+  /** The service's ports and health check, when it is created on first use. */
+  ports: ServicePortSpec[];
+  health?: HealthCheckSpec;
+  weight?: number;
+}
+
+const bad = (label: string, value: string, why: string) =>
+  new SidecarError('SIDECAR_DOCKER_LABEL', `label ${label}=${JSON.stringify(value)}: ${why}`);
+
+/** A comma-separated label as a list: blanks around items dropped, empty items refused. */
+function list(label: string, value: string): string[] {
+  if (value.trim() === '') return [];
+  const items = value.split(',').map((s) => s.trim());
+  if (items.some((s) => s === '')) throw bad(label, value, 'an empty item');
+  return items;
+}
+
+export function parseLabels(labels: Record<string, string> | null | undefined): DockerIntent | undefined {
+  const l = labels ?? {};
+  const nets = l[NETWORKS_LABEL];
+  if (nets === undefined) return undefined;
+  for (const k of Object.keys(l)) {
+    if (k.startsWith('cnmd.') && !KNOWN.includes(k)) throw bad(k, l[k]!, `unknown label (known: ${KNOWN.join(', ')})`);
+  }
+  const intent: DockerIntent = { networks: parseNetworks(nets), aliases: [], ports: [] };
+  const aliases = list('cnmd.aliases', l['cnmd.aliases'] ?? '');
+  for (const a of aliases) if (!ALIAS.test(a)) throw bad('cnmd.aliases', l['cnmd.aliases']!, `${a} is not a DNS name`);
+  intent.aliases = [...new Set(aliases)];
+
+  // cnmd.service wins; empty opts out; else the compose service, if any.
+  const explicit = l['cnmd.service'];
+  const service = explicit ?? l[COMPOSE_SERVICE];
+  if (service !== undefined && service !== '') {
+    const label = explicit === undefined ? COMPOSE_SERVICE : 'cnmd.service';
+    if (!NAME.test(service)) throw bad(label, service, 'not a valid service name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)');
+    intent.service = service;
+  }
+  for (const k of ['cnmd.ports', 'cnmd.health', 'cnmd.weight']) {
+    if (l[k] !== undefined && !intent.service) throw bad(k, l[k]!, 'the container is no service task');
+  }
+  const ports = l['cnmd.ports'];
+  if (ports !== undefined) {
+    for (const p of list('cnmd.ports', ports)) {
+      try {
+        intent.ports.push(parseServicePort(p));
+      } catch {
+        throw bad('cnmd.ports', ports, `${p}: expected [NAME=]PORT[:TARGET][/tcp|udp]`);
+      }
+    }
+  }
+  if (l['cnmd.health'] !== undefined) intent.health = parseHealth(l['cnmd.health']);
+  const weight = l['cnmd.weight'];
+  if (weight !== undefined) {
+    if (!/^\d{1,5}$/.test(weight) || Number(weight) > 65535) throw bad('cnmd.weight', weight, 'expected 0..65535');
+    intent.weight = Number(weight);
+  }
+  return intent;
+}
+
+function parseNetworks(value: string): NetworkWish[] {
+  const items = list(NETWORKS_LABEL, value);
+  if (items.length === 0) throw bad(NETWORKS_LABEL, value, 'names no network');
+  const out: NetworkWish[] = [];
+  for (const item of items) {
+    const at = item.indexOf('@');
+    const name = at < 0 ? item : item.slice(0, at);
+    if (!NAME.test(name)) throw bad(NETWORKS_LABEL, value, `${name} is not a network name`);
+    if (out.some((n) => n.name === name)) throw bad(NETWORKS_LABEL, value, `${name} is given twice`);
+    const wish: NetworkWish = { name };
+    if (at >= 0) {
+      const addr = item.slice(at + 1);
+      const family = isIP(addr);
+      if (family === 4) wish.ip = addr;
+      else if (family === 6) wish.ip6 = addr;
+      else throw bad(NETWORKS_LABEL, value, `${addr} is not an IP address`);
+    }
+    out.push(wish);
+  }
+  return out;
+}
+
+/** `tcp:80` or `http:80/healthz`, then `interval=2s,timeout=1s,healthy=2,unhealthy=3`. */
+export function parseHealth(value: string): HealthCheckSpec {
+  const [check, ...opts] = list('cnmd.health', value);
+  const m = /^(tcp|http):(\d{1,5})(\/\S*)?$/.exec(check ?? '');
+  const port = Number(m?.[2]);
+  if (!m || !(port >= 1 && port <= 65535) || (m[1] === 'tcp' && m[3])) {
+    throw bad(
+      'cnmd.health',
+      value,
+      'expected tcp:PORT or http:PORT[/PATH], then interval=, timeout=, healthy=, unhealthy=',
+    );
+  }
+  const spec: HealthCheckSpec = { type: m[1] as 'tcp' | 'http', port };
+  if (m[3]) spec.path = m[3];
+  for (const o of opts) {
+    const [k, v = ''] = o.split('=', 2);
+    if (k === 'interval' || k === 'timeout') {
+      const ms = duration(v);
+      if (ms === undefined) throw bad('cnmd.health', value, `${o}: expected a duration such as 500ms or 2s`);
+      if (k === 'interval') spec.intervalMs = ms;
+      else spec.timeoutMs = ms;
+    } else if (k === 'healthy' || k === 'unhealthy') {
+      if (!/^\d{1,3}$/.test(v) || Number(v) < 1) throw bad('cnmd.health', value, `${o}: expected 1..999`);
+      if (k === 'healthy') spec.healthyThreshold = Number(v);
+      else spec.unhealthyThreshold = Number(v);
+    } else {
+      throw bad('cnmd.health', value, `${o}: unknown option (interval, timeout, healthy, unhealthy)`);
+    }
+  }
+  return spec;
+}
+
+function duration(s: string): number | undefined {
+  const m = /^(\d{1,6})(ms|s|m)$/.exec(s);
+  if (!m) return undefined;
+  const ms = Number(m[1]) * { ms: 1, s: 1000, m: 60_000 }[m[2] as 'ms' | 's' | 'm'];
+  return ms > 0 ? ms : undefined;
+}

@@ -1,0 +1,91 @@
+import { describe, expect, it } from 'vitest';
+import { parseLabels } from '../src/docker/labels.js';
+
+describe('docker labels', () => {
+  it('leaves containers without cnmd.networks alone', () => {
+    expect(parseLabels({})).toBeUndefined();
+    expect(parseLabels(null)).toBeUndefined();
+    expect(parseLabels({ 'cnmd.aliases': 'a', 'com.docker.compose.service': 'web' })).toBeUndefined();
+  });
+
+  it('reads networks in order, with fixed addresses', () => {
+    expect(parseLabels({ 'cnmd.networks': 'front, back@10.1.0.7,v6@fd00::7' })).toEqual({
+      networks: [{ name: 'front' }, { name: 'back', ip: '10.1.0.7' }, { name: 'v6', ip6: 'fd00::7' }],
+      aliases: [],
+      ports: [],
+    });
+  });
+
+  it('reads aliases, service, ports, health and weight', () => {
+    expect(
+      parseLabels({
+        'cnmd.networks': 'app',
+        'cnmd.aliases': 'db,primary.db,db',
+        'cnmd.service': 'pg',
+        'cnmd.ports': 'sql=5432/tcp,53/udp,8080:80',
+        'cnmd.health': 'http:80/healthz,interval=500ms,timeout=2s,healthy=1,unhealthy=5',
+        'cnmd.weight': '0',
+        'other.label': 'anything',
+      }),
+    ).toEqual({
+      networks: [{ name: 'app' }],
+      aliases: ['db', 'primary.db'],
+      service: 'pg',
+      ports: [
+        { name: 'sql', port: 5432, proto: 'tcp' },
+        { port: 53, proto: 'udp' },
+        { port: 8080, targetPort: 80, proto: 'tcp' },
+      ],
+      health: {
+        type: 'http',
+        port: 80,
+        path: '/healthz',
+        intervalMs: 500,
+        timeoutMs: 2000,
+        healthyThreshold: 1,
+        unhealthyThreshold: 5,
+      },
+      weight: 0,
+    });
+  });
+
+  it('takes the compose service by default; cnmd.service wins, empty opts out', () => {
+    const compose = { 'cnmd.networks': 'app', 'com.docker.compose.service': 'web' };
+    expect(parseLabels(compose)?.service).toBe('web');
+    expect(parseLabels({ ...compose, 'cnmd.service': 'api' })?.service).toBe('api');
+    expect(parseLabels({ ...compose, 'cnmd.service': '' })?.service).toBeUndefined();
+    expect(parseLabels({ 'cnmd.networks': 'app' })?.service).toBeUndefined();
+    expect(parseLabels({ 'cnmd.networks': 'app', 'cnmd.service': 'x', 'cnmd.health': 'tcp:80' })?.health).toEqual({
+      type: 'tcp',
+      port: 80,
+    });
+  });
+
+  it.each([
+    [{ 'cnmd.networks': '' }],
+    [{ 'cnmd.networks': 'a,,b' }],
+    [{ 'cnmd.networks': '-bad' }],
+    [{ 'cnmd.networks': 'a b' }],
+    [{ 'cnmd.networks': 'a,a' }],
+    [{ 'cnmd.networks': 'a@10.1.0.300' }],
+    [{ 'cnmd.networks': 'a@' }],
+    [{ 'cnmd.networks': 'a', 'cnmd.aliases': 'ok,not ok' }],
+    [{ 'cnmd.networks': 'a', 'cnmd.service': 'bad name' }],
+    [{ 'cnmd.networks': 'a', 'cnmd.ports': '80' }],
+    [{ 'cnmd.networks': 'a', 'cnmd.service': 's', 'cnmd.ports': '70000' }],
+    [{ 'cnmd.networks': 'a', 'cnmd.service': 's', 'cnmd.ports': '80/sctp' }],
+    [{ 'cnmd.networks': 'a', 'cnmd.service': 's', 'cnmd.health': 'udp:53' }],
+    [{ 'cnmd.networks': 'a', 'cnmd.service': 's', 'cnmd.health': 'tcp:80/x' }],
+    [{ 'cnmd.networks': 'a', 'cnmd.service': 's', 'cnmd.health': 'tcp:80,interval=2' }],
+    [{ 'cnmd.networks': 'a', 'cnmd.service': 's', 'cnmd.health': 'tcp:80,retries=3' }],
+    [{ 'cnmd.networks': 'a', 'cnmd.service': 's', 'cnmd.weight': '-1' }],
+    [{ 'cnmd.networks': 'a', 'cnmd.service': 's', 'cnmd.weight': '70000' }],
+    [{ 'cnmd.networks': 'a', 'cnmd.netwrks': 'b' }],
+  ])('refuses %j', (labels) => {
+    expect(() => parseLabels(labels)).toThrow(expect.objectContaining({ code: 'SIDECAR_DOCKER_LABEL' }));
+  });
+
+  it('names the label and the reason', () => {
+    expect(() => parseLabels({ 'cnmd.networks': 'a@nope' })).toThrow(/cnmd\.networks="a@nope": nope is not an IP/);
+  });
+});
