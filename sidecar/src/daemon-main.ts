@@ -5,6 +5,7 @@ import type { Io } from './cli/main.js';
 import { Daemon, type DaemonConfig, defaultConfig } from './daemon.js';
 import { SidecarError } from './errors.js';
 import { firewallHooks } from './firewall-hooks.js';
+import { LB_DATAPLANE_MODES, type LbDataplaneMode } from './lb-ipvs.js';
 
 const USAGE = `Usage: cnmd daemon [OPTIONS]
 
@@ -15,8 +16,10 @@ const USAGE = `Usage: cnmd daemon [OPTIONS]
   --resolv-conf PATH    the host's resolv.conf (default /etc/resolv.conf)
   --docker-socket PATH  follow the Docker engine at PATH (e.g. /var/run/docker.sock):
                         containers labelled cnmd.networks are attached (off by default)
+  --lb-dataplane MODE   how vip services are balanced: auto (IPVS where the kernel offers
+                        it, else nftables; the default), ipvs or nftables
   --config FILE         a JSON file with the same settings (stateDir, socket, apiTcp,
-                        dnsUpstreams, resolvConf, dockerSocket); flags win over it
+                        dnsUpstreams, resolvConf, dockerSocket, lbDataplane); flags win over it
 `;
 
 export async function loadConfig(args: string[]): Promise<DaemonConfig | 'help'> {
@@ -29,6 +32,7 @@ export async function loadConfig(args: string[]): Promise<DaemonConfig | 'help'>
       'dns-upstream': { type: 'string', multiple: true },
       'resolv-conf': { type: 'string' },
       'docker-socket': { type: 'string' },
+      'lb-dataplane': { type: 'string' },
       config: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -62,6 +66,13 @@ export async function loadConfig(args: string[]): Promise<DaemonConfig | 'help'>
   if (values['dns-upstream']) config.dnsUpstreams = values['dns-upstream'];
   if (values['resolv-conf']) config.resolvConf = values['resolv-conf'];
   if (values['docker-socket']) config.dockerSocket = values['docker-socket'];
+  if (values['lb-dataplane']) config.lbDataplane = values['lb-dataplane'] as LbDataplaneMode;
+  if (!LB_DATAPLANE_MODES.includes(config.lbDataplane)) {
+    throw new SidecarError(
+      'SIDECAR_CONFIG_INVALID',
+      `lbDataplane ${JSON.stringify(config.lbDataplane)}: expected ${LB_DATAPLANE_MODES.join(', ')}`,
+    );
+  }
   return config;
 }
 

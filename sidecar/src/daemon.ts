@@ -10,9 +10,11 @@ import { NetworkController } from './controller.js';
 import { DnsWiring } from './dns-wiring.js';
 import { DockerClient } from './docker/client.js';
 import { DockerSource } from './docker/source.js';
+import { SidecarError } from './errors.js';
 import type { FirewallHooks } from './hooks.js';
 import { NetlinkKernel } from './kernel/backends/netlink.js';
 import type { Kernel } from './kernel/types.js';
+import { ipvsAvailable, type LbDataplaneMode } from './lb-ipvs.js';
 import { LbWiring } from './lb-wiring.js';
 import { type ReconcileReport, reconcile } from './reconcile.js';
 import { sandboxKey } from './sandbox-path.js';
@@ -32,6 +34,8 @@ export interface DaemonConfig {
   sweepMs: number;
   /** The Docker engine's socket: labelled containers are attached (docker/source.ts); off unless set. */
   dockerSocket?: string;
+  /** The load balancers' data plane: IPVS where the kernel offers it (auto), or as told. */
+  lbDataplane: LbDataplaneMode;
 }
 
 export function defaultConfig(): DaemonConfig {
@@ -40,6 +44,7 @@ export function defaultConfig(): DaemonConfig {
     socket: '/run/cnmd/cnmd.sock',
     resolvConf: '/etc/resolv.conf',
     sweepMs: 2000,
+    lbDataplane: 'auto',
   };
 }
 
@@ -69,6 +74,9 @@ export class Daemon {
 
   async start(): Promise<void> {
     const c = this.config;
+    if (c.lbDataplane === 'ipvs' && !(await ipvsAvailable())) {
+      throw new SidecarError('SIDECAR_LB_UNAVAILABLE', 'lbDataplane ipvs: this kernel offers no IPVS');
+    }
     await mkdir(c.stateDir, { recursive: true, mode: 0o700 });
     // Forwarding between the bridges and out of the host, as Docker's daemon turns it on.
     writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
@@ -81,7 +89,8 @@ export class Daemon {
       ...(c.dnsUpstreams ? { upstreams: c.dnsUpstreams } : {}),
     });
     await this.dns.start();
-    const lb = new LbWiring();
+    const log = this.#parts.log ?? ((l: string) => process.stderr.write(`cnmd: ${l}\n`));
+    const lb = new LbWiring({ mode: c.lbDataplane, log });
     this.controller = new NetworkController({
       store: this.#store,
       ipam,
@@ -96,10 +105,10 @@ export class Daemon {
       controller: this.controller,
       socket: c.socket,
       ...(c.apiTcp ? { tcp: c.apiTcp } : {}),
+      health: () => ({ lb: { dataplane: c.lbDataplane, networks: lb.dataplanes() } }),
     });
     await this.#api.start();
     if (c.dockerSocket) {
-      const log = this.#parts.log ?? ((l: string) => process.stderr.write(`cnmd: ${l}\n`));
       this.#docker = new DockerSource({
         client: new DockerClient({ socket: c.dockerSocket }),
         controller: this.controller,

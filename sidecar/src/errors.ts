@@ -48,6 +48,8 @@ export type SidecarErrorCode =
   | 'SIDECAR_SERVICE_IN_USE'
   /** vip services need a load balancer data plane (IPVS or nftables). */
   | 'SIDECAR_LB_UNAVAILABLE'
+  /** iptables-restore refused the marks or SNAT of an IPVS load-balancer sandbox; nothing changed. */
+  | 'SIDECAR_LB_MARKS'
   /** nft (libnftables) refused a script; its error is in the message. */
   | 'SIDECAR_NFT'
   /** A host port is published already; nothing changed. */

@@ -1,15 +1,17 @@
 // Service VIPs, as libnetwork balances them: per network one load-balancer sandbox
 // (`cnmd-lb-<network id>`, a named netns) joined to the network by its own endpoint, which also
 // holds every VIP of the network as a /32, so a container's packets to a VIP reach it directly.
-// There a @cnmd/lb LoadBalancer programs the data plane (nftables here; DESIGN.md) and SNATs so
-// replies come back through it.
+// There a @cnmd/lb LoadBalancer programs the data plane (IPVS with iptables marks where the
+// kernel has it, else nftables: lb-ipvs.ts) and SNATs so replies come back through it.
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { conntrackTool, type DataPlane, LoadBalancer, NftablesDataPlane } from '@cnmd/lb';
+import { conntrackTool, type DataPlane, LoadBalancer } from '@cnmd/lb';
 import type { NetworkController } from './controller.js';
 import { ignoreMissing } from './controller.js';
 import type { LbBackend, LbHooks } from './hooks.js';
+import { type LbDataplaneMode, lbDataplane } from './lb-ipvs.js';
+import type { Snat } from './lb-marks.js';
 import { withNetns } from './netns/netns.js';
 import type { NetworkRecord, ServiceRecord } from './records.js';
 import { NETNS_DIR, sandboxKey } from './sandbox-path.js';
@@ -20,11 +22,16 @@ interface Sandbox {
   name: string;
   path: string;
   lb: LoadBalancer;
+  dataplane: DataPlane['name'];
 }
 
 export interface LbWiringOptions {
-  /** The data plane of a sandbox (by its netns name); nftables by default. */
+  /** The data plane of a sandbox (by its netns name); chosen by `mode` when absent. */
   dataplane?: (netns: string) => DataPlane;
+  /** auto (IPVS where the kernel offers it, else nftables), ipvs or nftables; auto by default. */
+  mode?: LbDataplaneMode;
+  /** Told the data plane chosen, once per sandbox (a line without its newline). */
+  log?: (line: string) => void;
   /** How long a task that left drains before it goes, ms. */
   drainMs?: number;
 }
@@ -86,6 +93,13 @@ export class LbWiring implements LbHooks {
     await exec('ip', ['netns', 'delete', lbName(net)]).catch(() => {});
   }
 
+  /** The data plane of each network's load-balancer sandbox, by network name. */
+  dataplanes(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [id, sb] of this.#sandboxes) out[this.#c?.networks.get(id)?.spec.name ?? id] = sb.dataplane;
+    return out;
+  }
+
   async close(): Promise<void> {
     // The kernel keeps balancing while the daemon restarts.
     for (const sb of this.#sandboxes.values()) await sb.lb.close();
@@ -106,13 +120,23 @@ export class LbWiring implements LbHooks {
       writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
       writeFileSync('/proc/sys/net/ipv6/conf/all/forwarding', '1');
     });
-    const dataplane = this.#o.dataplane?.(name) ?? new NftablesDataPlane({ netns: name });
+    const dataplane =
+      this.#o.dataplane?.(name) ?? (await lbDataplane(this.#o.mode ?? 'auto', name, path, snat(c, net)));
+    if (dataplane.name === 'ipvs') {
+      // libnetwork's LB sandbox settings: the nat table sees IPVS's connections (for the SNAT),
+      // and a packet of a connection whose backend is gone ends it, so the client retries.
+      withNetns(path, () => {
+        writeFileSync('/proc/sys/net/ipv4/vs/conntrack', '1');
+        writeFileSync('/proc/sys/net/ipv4/vs/expire_nodest_conn', '1');
+      });
+    }
+    this.#o.log?.(`network ${net.spec.name}: load balancing with ${dataplane.name} in ${name}`);
     const lb = new LoadBalancer({
       dataplane,
       conntrack: conntrackTool({ netns: name }),
       ...(this.#o.drainMs !== undefined ? { drainMs: this.#o.drainMs } : {}),
     });
-    const sb = { name, path, lb };
+    const sb = { name, path, lb, dataplane: dataplane.name };
     this.#sandboxes.set(net.id, sb);
     return sb;
   }
@@ -129,6 +153,15 @@ export class LbWiring implements LbHooks {
       await links.close();
     }
   }
+}
+
+/** IPVS's replies come back through the sandbox: SNAT to its endpoint's address on each subnet. */
+function snat(c: NetworkController, net: NetworkRecord): Snat[] {
+  const ep = c.endpoints.all().find((e) => e.lb && e.network === net.id);
+  const out: Snat[] = [];
+  if (ep?.ip) out.push({ subnet: net.subnet, source: ep.ip });
+  if (ep?.ip6 && net.subnet6) out.push({ subnet: net.subnet6, source: ep.ip6 });
+  return out;
 }
 
 function lbName(net: NetworkRecord): string {

@@ -12,7 +12,13 @@ const MAX_BODY = 1024 * 1024;
 type Route = {
   method: string;
   path: RegExp;
-  run: (c: Controller, m: RegExpExecArray, body: unknown, q: URLSearchParams) => unknown | Promise<unknown>;
+  run: (
+    c: Controller,
+    m: RegExpExecArray,
+    body: unknown,
+    q: URLSearchParams,
+    o: ApiServerOptions,
+  ) => unknown | Promise<unknown>;
   status?: number;
 };
 
@@ -46,7 +52,7 @@ const routes: Route[] = [
     run: (c, m, _, q) => c.removeService(m[1]!, q.get('network') ?? undefined),
     status: 204,
   },
-  { method: 'GET', path: /^\/v1\/health$/, run: () => ({ status: 'ok' }) },
+  { method: 'GET', path: /^\/v1\/health$/, run: (_c, _m, _b, _q, o) => ({ status: 'ok', ...o.health?.() }) },
 ];
 
 export interface ApiServerOptions {
@@ -55,6 +61,8 @@ export interface ApiServerOptions {
   socket: string;
   /** Optional TCP listener, host:port; off by default. */
   tcp?: string;
+  /** More to tell in GET /v1/health (the load balancers' data planes). */
+  health?: () => Record<string, unknown>;
 }
 
 export class ApiServer {
@@ -121,7 +129,7 @@ export class ApiServer {
       m.forEach((v, i) => {
         if (i > 0 && v !== undefined) m[i] = decodeURIComponent(v);
       });
-      const result = await route.run(this.#options.controller, m, body, url.searchParams);
+      const result = await route.run(this.#options.controller, m, body, url.searchParams, this.#options);
       reply(res, route.status ?? 200, result);
     } catch (err) {
       const e = err as { code?: unknown; message?: string; status?: number };

@@ -1,0 +1,130 @@
+// The data plane of a load-balancer sandbox: IPVS when the kernel offers it there (as
+// libnetwork), else nftables (DESIGN.md). With IPVS, @cnmd/lb programs the fwmark services and
+// this file the iptables marks and SNAT that feed them (the rules' text is lb-marks.ts).
+import {
+  type ApplyResult,
+  type DataPlane,
+  IpvsDataPlane,
+  isLbError,
+  NftablesDataPlane,
+  type VirtualService,
+} from '@cnmd/lb';
+import { SidecarError } from './errors.js';
+import { type Exec, execIn } from './firewall/exec.js';
+import { familyOf, hasChains, type IpFamily, markRules, missingJumps, type Snat } from './lb-marks.js';
+import { withNetns } from './netns/netns.js';
+
+export type LbDataplaneMode = 'auto' | 'ipvs' | 'nftables';
+export const LB_DATAPLANE_MODES: readonly LbDataplaneMode[] = ['auto', 'ipvs', 'nftables'];
+
+/** Opens the IPVS data plane in a namespace (a path); LB_IPVS_UNAVAILABLE where the kernel has none. */
+export function openIpvs(path?: string): Promise<IpvsDataPlane> {
+  return IpvsDataPlane.create(path ? { inNamespace: (open) => withNetns(path, open) } : {});
+}
+
+/** Whether the kernel offers IPVS (its generic netlink family) in this process's namespace. */
+export async function ipvsAvailable(path?: string): Promise<boolean> {
+  try {
+    await (await openIpvs(path)).close();
+    return true;
+  } catch (err) {
+    if (isLbError(err, 'LB_IPVS_UNAVAILABLE')) return false;
+    throw err;
+  }
+}
+
+/**
+ * The data plane for the LB sandbox `netns` (its /run/netns name) at `path`: `auto` takes IPVS
+ * where the kernel offers it, `ipvs` insists (SIDECAR_LB_UNAVAILABLE without it). `snat` is what
+ * IPVS's replies need: the network's subnets and the sandbox's addresses on them.
+ */
+export async function lbDataplane(
+  mode: LbDataplaneMode,
+  netns: string,
+  path: string,
+  snat: Snat[],
+): Promise<DataPlane> {
+  if (mode !== 'nftables') {
+    try {
+      return new MarkedIpvs(await openIpvs(path), netns, snat);
+    } catch (err) {
+      if (!isLbError(err, 'LB_IPVS_UNAVAILABLE')) throw err;
+      if (mode === 'ipvs') {
+        throw new SidecarError('SIDECAR_LB_UNAVAILABLE', `--lb-dataplane ipvs: the kernel offers no IPVS in ${netns}`, {
+          cause: err,
+        });
+      }
+    }
+  }
+  return new NftablesDataPlane({ netns });
+}
+
+/**
+ * IPVS with its iptables marks and SNAT: each apply() programs the fwmark services, then
+ * rewrites cnmd's chains when their text changed (one iptables-restore per family). The first
+ * apply after a start rewrites them whole, which reconciles what a killed daemon left.
+ */
+export class MarkedIpvs implements DataPlane {
+  readonly name = 'ipvs' as const;
+  readonly #ipvs: DataPlane;
+  readonly #exec: Exec;
+  readonly #snat: Snat[];
+  /** What cnmd's chains hold, per family; undefined until read from the kernel. */
+  readonly #held = new Map<IpFamily, string>();
+
+  constructor(ipvs: DataPlane, netns: string, snat: Snat[], exec: Exec = execIn(netns)) {
+    this.#ipvs = ipvs;
+    this.#snat = snat;
+    this.#exec = exec;
+  }
+
+  async apply(desired: readonly VirtualService[]): Promise<ApplyResult> {
+    const r = await this.#ipvs.apply(desired);
+    await this.#marks(desired);
+    return r;
+  }
+
+  read(): Promise<VirtualService[]> {
+    return this.#ipvs.read();
+  }
+
+  async reset(): Promise<void> {
+    await this.#ipvs.reset();
+    await this.#marks([]);
+  }
+
+  close(): Promise<void> {
+    return this.#ipvs.close();
+  }
+
+  async #marks(desired: readonly VirtualService[]): Promise<void> {
+    for (const family of [4, 6] as const) {
+      const used = desired.filter((s) => familyOf(s.vip) === family);
+      const snat = used.length > 0 ? this.#snat : [];
+      const want = markRules(family, used, snat, none);
+      const tool = family === 4 ? 'iptables' : 'ip6tables';
+      const held = this.#held.get(family);
+      if (held === undefined) {
+        // First time since the start: what is there, and which jumps into cnmd's chains are missing.
+        const saved = await this.#exec(`${tool}-save`, []);
+        if (used.length > 0 || hasChains(saved))
+          await this.#restore(tool, markRules(family, used, snat, missingJumps(saved)));
+      } else if (held !== want) {
+        await this.#restore(tool, want);
+      }
+      this.#held.set(family, want);
+    }
+  }
+
+  async #restore(tool: string, text: string): Promise<void> {
+    try {
+      await this.#exec(`${tool}-restore`, ['--noflush'], text);
+    } catch (cause) {
+      throw new SidecarError('SIDECAR_LB_MARKS', `${tool}-restore refused the marks: ${(cause as Error).message}`, {
+        cause,
+      });
+    }
+  }
+}
+
+const none = { prerouting: false, output: false, postrouting: false };
