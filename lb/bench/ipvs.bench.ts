@@ -1,12 +1,14 @@
 // The IPVS half of lb's benchmark, run inside the IPVS VM (lb/bench/ipvs-vm.sh boots it once):
 // programs 10,000 fwmark services x 3 backends with IpvsDataPlane (full sync), then replaces one
-// backend at a time 100 times, each an apply() of the whole desired state; beside it, the same
+// backend at a time 100 times, each an apply() of the whole desired state with the ApplyHint the
+// LoadBalancer gives (then 20 without, for comparison); beside it, the same
 // rules loaded by one `ipvsadm --restore`. Prints one JSON line; benchIpvs() returns it, so the
 // combined `npm run bench -w @cnmd/lb` can call it. Removes everything it programmed.
 import { execFile } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
 import { IpvsDataPlane } from '../src/dataplanes/ipvs.js';
 import type { VirtualService } from '../src/types.js';
+import { changeOne, ms, pct, services } from './services.js';
 
 export interface IpvsBenchResult {
   bench: 'lb-ipvs';
@@ -14,28 +16,10 @@ export interface IpvsBenchResult {
   ipvs_full_sync_10k_ms: number;
   ipvs_one_change_p50_ms: number;
   ipvs_one_change_p99_ms: number;
+  /** 20 more changes without an ApplyHint: every service compared, as before hints. */
+  ipvs_one_change_unhinted_p50_ms: number;
   ipvs_read_10k_ms: number;
   ipvsadm_restore_10k_ms: number;
-}
-
-const v4 = (n: number): string => [24, 16, 8, 0].map((s) => (n >>> s) & 0xff).join('.');
-const BACKENDS = (10 << 24) | (64 << 16); // 10.64.0.0/10: 3 x 10,000 backends and spares
-const VIPS = (10 << 24) | (128 << 16);
-const ms = (t0: number): number => Math.round((performance.now() - t0) * 100) / 100;
-const pct = (xs: number[], p: number): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
-};
-
-/** The same shape as the nftables half (lb.bench.ts): port 80 to 8080, rr, three backends. */
-function services(n: number): VirtualService[] {
-  return Array.from({ length: n }, (_, i) => ({
-    mark: 256 + i,
-    vip: v4(VIPS + i),
-    ports: [{ proto: 'tcp' as const, port: 80, targetPort: 8080 }],
-    scheduler: 'rr' as const,
-    backends: [0, 1, 2].map((j) => ({ address: v4(BACKENDS + 3 * i + j), weight: 1 })),
-  }));
 }
 
 /** ipvsadm's own save format (ipvsadm -S), which --restore reads: the same services and dests. */
@@ -70,14 +54,20 @@ export async function benchIpvs(opts: { services?: number; changes?: number } = 
     await dp.apply(desired);
     const full = ms(t0);
 
+    // as the LoadBalancer does: the whole desired state, and a hint naming the one service changed
     const times: number[] = [];
     for (let k = 0; k < changes; k++) {
-      // a task replaced: one backend of one service gets a new address (DEL_DEST + NEW_DEST)
-      const vs = desired[(k * 7919) % n]!;
-      vs.backends[k % 3] = { address: v4(BACKENDS + 3 * n + k), weight: 1 };
+      const vs = changeOne(desired, k, n);
+      t0 = performance.now();
+      await dp.apply(desired, { changed: [vs], removed: [] });
+      times.push(ms(t0));
+    }
+    const unhinted: number[] = [];
+    for (let k = changes; k < changes + 20; k++) {
+      changeOne(desired, k, n);
       t0 = performance.now();
       await dp.apply(desired);
-      times.push(ms(t0));
+      unhinted.push(ms(t0));
     }
     t0 = performance.now();
     const back = await dp.read();
@@ -94,6 +84,7 @@ export async function benchIpvs(opts: { services?: number; changes?: number } = 
       ipvs_full_sync_10k_ms: full,
       ipvs_one_change_p50_ms: pct(times, 50),
       ipvs_one_change_p99_ms: pct(times, 99),
+      ipvs_one_change_unhinted_p50_ms: pct(unhinted, 50),
       ipvs_read_10k_ms: read,
       ipvsadm_restore_10k_ms: restore,
     };

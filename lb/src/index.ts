@@ -18,4 +18,13 @@ export type {
   Service,
   ServiceSpec,
 } from './service.js';
-export type { ApplyResult, Backend, DataPlane, Proto, Scheduler, ServicePort, VirtualService } from './types.js';
+export type {
+  ApplyHint,
+  ApplyResult,
+  Backend,
+  DataPlane,
+  Proto,
+  Scheduler,
+  ServicePort,
+  VirtualService,
+} from './types.js';

@@ -71,7 +71,8 @@ function isCanonical4(s: string): boolean {
 }
 
 export function familyOf(s: string): Family | undefined {
-  return parseAddr(s)?.family;
+  if (isIPv4(s)) return 4;
+  return isIPv6(s) && !s.includes('%') && !s.includes('.') ? 6 : undefined;
 }
 
 export function parseCidr(s: unknown): Cidr | undefined {

@@ -24,7 +24,7 @@ import {
   validateBackends,
   validateService,
 } from './service.js';
-import type { ApplyResult, DataPlane, VirtualService } from './types.js';
+import type { ApplyHint, ApplyResult, DataPlane, VirtualService } from './types.js';
 
 export interface LoadBalancerOptions {
   dataplane: DataPlane;
@@ -93,7 +93,7 @@ export class LoadBalancer implements AsyncDisposable {
       if (svc.endpointMode === 'vip') svc.mark = this.#mark(svc.mark);
       const next = new Map(this.#entries);
       next.set(svc.name, { svc, draining: new Map(), unhealthy: new Set() });
-      await this.#apply('addService', next);
+      await this.#apply('addService', next, svc.name);
       // dnsrr services are watched too: nothing is balanced, but their DNS answers follow (onHealth).
       if (svc.health) {
         this.#health.watch(svc.name, svc.health, () => {
@@ -110,7 +110,7 @@ export class LoadBalancer implements AsyncDisposable {
       const e = this.#entry(name);
       const next = new Map(this.#entries);
       next.delete(name);
-      await this.#apply('removeService', next);
+      await this.#apply('removeService', next, name);
       this.#health.stop(name);
       for (const d of e.draining.values()) this.#clock.clearTimeout(d.timer);
       await this.#flushUdp(
@@ -133,7 +133,7 @@ export class LoadBalancer implements AsyncDisposable {
       if (drain) {
         for (const a of gone) svc.backends.push({ address: a, weight: 0 });
       }
-      await this.#apply('setBackends', this.#with(e, svc));
+      await this.#apply('setBackends', this.#with(e, svc), name);
       for (const b of want) this.#undrain(e, b.address);
       if (drain) for (const a of gone) this.#startDrain(e, a, this.#drainMs, this.#weightBefore(e, a));
       else {
@@ -151,7 +151,7 @@ export class LoadBalancer implements AsyncDisposable {
       const b = validateBackend(e.svc, backend);
       const backends = e.svc.backends.filter((x) => x.address !== b.address);
       backends.push(b);
-      await this.#apply('addBackend', this.#with(e, { ...e.svc, backends }));
+      await this.#apply('addBackend', this.#with(e, { ...e.svc, backends }), name);
       this.#undrain(e, b.address);
     });
   }
@@ -170,7 +170,7 @@ export class LoadBalancer implements AsyncDisposable {
       if (e.draining.has(b.address)) return;
       const weight = b.weight;
       const backends = e.svc.backends.map((x) => (x === b ? { ...x, weight: 0 } : x));
-      await this.#apply('removeBackend', this.#with(e, { ...e.svc, backends }));
+      await this.#apply('removeBackend', this.#with(e, { ...e.svc, backends }), name);
       this.#startDrain(e, b.address, grace, weight);
     });
   }
@@ -271,7 +271,7 @@ export class LoadBalancer implements AsyncDisposable {
 
   async #remove(e: Entry, address: string, op: string): Promise<void> {
     const backends = e.svc.backends.filter((x) => x.address !== address);
-    await this.#apply(op, this.#with(e, { ...e.svc, backends }));
+    await this.#apply(op, this.#with(e, { ...e.svc, backends }), e.svc.name);
     this.#undrain(e, address);
     this.#entries.get(e.svc.name)?.unhealthy.delete(address);
     await this.#flushUdp(e.svc, [address]);
@@ -291,19 +291,24 @@ export class LoadBalancer implements AsyncDisposable {
       if (healthy) e.unhealthy.delete(address);
       else e.unhealthy.add(address);
       e.vs = undefined;
-      await this.#apply('health', this.#entries);
+      await this.#apply('health', this.#entries, service);
       this.#onHealth?.(service, address, healthy);
     }).catch(() => {});
   }
 
-  /** Sends `next` to the data plane and commits it when the data plane took it. */
-  async #apply(op: string, next: Map<string, Entry>): Promise<ApplyResult> {
+  /**
+   * Sends `next` to the data plane and commits it when the data plane took it. `touched` names
+   * the one service that differs from the committed state, so the data plane is told what
+   * changed (ApplyHint) instead of finding it among every service; none for a full sync.
+   */
+  async #apply(op: string, next: Map<string, Entry>, touched?: string): Promise<ApplyResult> {
     const desired = desiredOf(next);
+    const hint = touched === undefined ? undefined : hintOf(this.#entries.get(touched), next.get(touched));
     const t0 = performance.now();
     let r: ApplyResult | undefined;
     let error: string | undefined;
     try {
-      r = await this.#dp.apply(desired);
+      r = await this.#dp.apply(desired, hint);
     } catch (cause) {
       error = isLbError(cause) ? cause.code : 'LB_DATAPLANE';
       if (isLbError(cause)) throw cause;
@@ -348,6 +353,16 @@ function desiredOf(entries: Map<string, Entry>): VirtualService[] {
     if (e.svc.endpointMode === 'vip') out.push((e.vs ??= toVirtualService(e.svc, e.unhealthy)));
   }
   return out;
+}
+
+/** What one service's change is to the data plane: its VirtualService again, or its mark gone. */
+function hintOf(before: Entry | undefined, after: Entry | undefined): ApplyHint {
+  const was = before?.svc.endpointMode === 'vip' ? before.svc.mark : undefined;
+  const now = after?.svc.endpointMode === 'vip' ? after.vs : undefined;
+  return {
+    changed: now ? [now] : [],
+    removed: was !== undefined && was !== now?.mark ? [was] : [],
+  };
 }
 
 const canonicalOr = (a: string): string => canonical(a) ?? a;

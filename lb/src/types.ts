@@ -38,13 +38,29 @@ export interface ApplyResult {
   removed: number;
 }
 
+/**
+ * What the caller knows changed since its previous apply() that resolved, so that one change
+ * among 10,000 services costs the data plane that change and not a pass over all of them. Every
+ * service of `desired` not in `changed` is the one that apply() was given (the same object, or
+ * equal). Optional: a data plane that cannot vouch for the previous apply (it failed, or a read
+ * found the kernel changed behind its back), or whose hint does not add up to `desired`, ignores
+ * the hint and compares everything; so does every apply after one that failed.
+ */
+export interface ApplyHint {
+  /** The services of `desired` that are new or differ from the previous apply. */
+  changed: readonly VirtualService[];
+  /** The marks of the services that were in the previous apply and are not in `desired`. */
+  removed: readonly number[];
+}
+
 export interface DataPlane {
   readonly name: 'ipvs' | 'nftables' | 'memory';
   /**
    * Makes the data plane hold exactly `desired`, sending only the difference from what it
    * holds now (never a flush), atomically where the kernel allows. Resolves when applied.
+   * `hint`, when given, names the difference from the previous apply (see ApplyHint).
    */
-  apply(desired: readonly VirtualService[]): Promise<ApplyResult>;
+  apply(desired: readonly VirtualService[], hint?: ApplyHint): Promise<ApplyResult>;
   /** What the kernel holds now, read back (not what was last sent). */
   read(): Promise<VirtualService[]>;
   /** Removes everything it programmed. */

@@ -3,6 +3,7 @@
 // sent. The kernel-backed behaviour (traffic, drain) is in ipvs.vm.test.ts.
 import { describe, expect, it } from 'vitest';
 import { IpvsDataPlane } from '../src/dataplanes/ipvs.js';
+import { LbNetlinkError } from '../src/errors.js';
 import { type GenlRequest, IpvsCmd } from '../src/ipvs/codec.js';
 import type { GenlSocket } from '../src/ipvs/genl-socket.js';
 import { attr, decodeGenl, nested, parseAttrs, str, u16, u32 } from '../src/ipvs/netlink.js';
@@ -15,6 +16,8 @@ const names = Object.fromEntries(Object.entries(IpvsCmd).map(([k, v]) => [v, k])
 class FakeIpvs {
   sent: string[] = [];
   services = new Map<number, { sched: string; dests: Map<string, number> }>();
+  /** A request whose `sent` line this is fails with ENOMEM, and changes nothing. */
+  failOn: string | undefined;
 
   async request(req: GenlRequest): Promise<Buffer[]> {
     if (req.type === 0x10) return [Buffer.concat([Buffer.from([1, 2, 0, 0]), u16(1, FAMILY)])]; // NEWFAMILY
@@ -25,7 +28,9 @@ class FakeIpvs {
     const addr = dest.get(1)?.subarray(0, 4).join('.') ?? '';
     const weight = dest.get(4)?.readUInt32LE(0) ?? 0;
     const sched = svc.get(6)?.toString('utf8').replace(/\0.*/, '') ?? '';
-    this.sent.push(`${names[g.cmd]} ${mark}${addr ? ` ${addr}` : ''}`);
+    const line = `${names[g.cmd]} ${mark}${addr ? ` ${addr}` : ''}`;
+    this.sent.push(line);
+    if (line === this.failOn) throw new LbNetlinkError(`${line}: ENOMEM`, 12);
     const s = this.services.get(mark);
     switch (g.cmd) {
       case IpvsCmd.GET_SERVICE:
@@ -220,5 +225,160 @@ describe('IpvsDataPlane sends only the difference', () => {
     await dp.close();
     await dp.close();
     await expect(dp.apply([])).rejects.toMatchObject({ code: 'LB_CLOSED' });
+  });
+});
+
+/** What the fake kernel holds, as read() would give it back (VIPs and ports aside). */
+const kernel = (fake: FakeIpvs) =>
+  [...fake.services]
+    .sort(([a], [b]) => a - b)
+    .map(
+      ([mark, s]) =>
+        `${mark} ${s.sched} ${[...s.dests]
+          .map(([a, w]) => `${a}*${w}`)
+          .sort()
+          .join(' ')}`,
+    );
+const expected = (desired: VirtualService[]) =>
+  [...desired]
+    .sort((a, b) => a.mark - b.mark)
+    .map(
+      (s) =>
+        `${s.mark} ${s.scheduler} ${s.backends
+          .map((b) => `${b.address}*${b.weight}`)
+          .sort()
+          .join(' ')}`,
+    );
+
+describe('IpvsDataPlane with an ApplyHint looks only at what it names', () => {
+  const many = (n: number) => Array.from({ length: n }, (_, i) => vs(256 + i, [[`10.2.${i >> 8}.${i & 255}`, 1]]));
+
+  it('a change after a change: one request each, nothing else looked at', async () => {
+    const [dp, fake] = await setup();
+    const desired = many(50);
+    await dp.apply(desired);
+    fake.sent = [];
+    desired[3] = vs(259, [['10.3.0.1', 1]]);
+    expect(await dp.apply(desired, { changed: [desired[3]!], removed: [] })).toEqual({
+      added: 1,
+      changed: 0,
+      removed: 1,
+    });
+    desired[3] = vs(259, [['10.3.0.1', 0]]);
+    expect(await dp.apply(desired, { changed: [desired[3]!], removed: [] })).toEqual({
+      added: 0,
+      changed: 1,
+      removed: 0,
+    });
+    expect(fake.sent).toEqual(['DEL_DEST 259 10.2.0.3', 'NEW_DEST 259 10.3.0.1', 'SET_DEST 259 10.3.0.1']);
+    expect(kernel(fake)).toEqual(expected(desired));
+  });
+
+  it('trusts the hint: a change it does not name is not sent (the caller vouches for the rest)', async () => {
+    const [dp, fake] = await setup();
+    const desired = many(3);
+    await dp.apply(desired);
+    fake.sent = [];
+    desired[0] = vs(256, [['10.3.0.1', 1]]);
+    desired[1] = vs(257, [['10.3.0.2', 1]]);
+    await dp.apply(desired, { changed: [desired[1]!], removed: [] });
+    expect(fake.sent).toEqual(['DEL_DEST 257 10.2.0.1', 'NEW_DEST 257 10.3.0.2']);
+  });
+
+  it('a service removed and added again', async () => {
+    const [dp, fake] = await setup();
+    const desired = many(3);
+    await dp.apply(desired);
+    fake.sent = [];
+    const [gone] = desired.splice(1, 1);
+    expect(await dp.apply(desired, { changed: [], removed: [257] })).toEqual({ added: 0, changed: 0, removed: 2 });
+    desired.push(vs(257, [['10.3.0.7', 3]], 'wrr'));
+    expect(await dp.apply(desired, { changed: [desired[2]!], removed: [] })).toEqual({
+      added: 2,
+      changed: 0,
+      removed: 0,
+    });
+    expect(fake.sent).toEqual(['DEL_SERVICE 257', 'NEW_SERVICE 257', 'NEW_DEST 257 10.3.0.7']);
+    expect(kernel(fake)).toEqual(expected(desired));
+    expect(gone?.mark).toBe(257);
+  });
+
+  it('a hint that does not add up to the desired state is not trusted: everything is compared', async () => {
+    const [dp, fake] = await setup();
+    const desired = many(3);
+    await dp.apply(desired);
+    fake.sent = [];
+    desired.push(vs(300, [['10.3.0.9', 1]]));
+    await dp.apply(desired, { changed: [], removed: [] });
+    expect(fake.sent).toEqual(['NEW_SERVICE 300', 'NEW_DEST 300 10.3.0.9']);
+    expect(kernel(fake)).toEqual(expected(desired));
+  });
+
+  it('a restart reads the kernel back and compares everything before it trusts a hint', async () => {
+    const [dp, fake] = await setup();
+    const desired = many(3);
+    await dp.apply(desired);
+    await dp.close();
+    fake.services.get(258)!.dests.set('10.2.0.2', 9); // changed while no data plane ran
+    const again = await IpvsDataPlane.create({ inNamespace: () => fake as unknown as GenlSocket as never });
+    fake.sent = [];
+    desired[0] = vs(256, [['10.3.0.1', 1]]);
+    await again.apply(desired, { changed: [desired[0]!], removed: [] });
+    expect(fake.sent).toEqual([
+      'GET_SERVICE 0',
+      'GET_DEST 256',
+      'GET_DEST 257',
+      'GET_DEST 258',
+      'DEL_DEST 256 10.2.0.0',
+      'NEW_DEST 256 10.3.0.1',
+      'SET_DEST 258 10.2.0.2',
+    ]);
+    expect(kernel(fake)).toEqual(expected(desired));
+    fake.sent = [];
+    desired[1] = vs(257, [['10.2.0.1', 0]]);
+    await again.apply(desired, { changed: [desired[1]!], removed: [] });
+    expect(fake.sent).toEqual(['SET_DEST 257 10.2.0.1']); // trusted again
+  });
+
+  it('a failed request: nothing is believed applied; the next apply reads the kernel and puts it right', async () => {
+    const [dp, fake] = await setup();
+    const desired = many(3);
+    await dp.apply(desired);
+    fake.sent = [];
+    fake.failOn = 'NEW_DEST 257 10.3.0.2';
+    const before = desired[1]!;
+    desired[1] = vs(257, [['10.3.0.2', 1]]);
+    await expect(dp.apply(desired, { changed: [desired[1]!], removed: [] })).rejects.toMatchObject({ errno: 12 });
+    // the DEL_DEST went through: the kernel has neither the old backend nor the new one
+    expect(kernel(fake)).toContain('257 rr ');
+    fake.failOn = undefined;
+    fake.sent = [];
+    // the caller (a LoadBalancer) did not commit the change: it hints relative to `before`, and
+    // names only another service; the data plane must still bring 257 to what is desired
+    desired[2] = vs(258, [['10.3.0.3', 1]]);
+    await dp.apply(desired, { changed: [desired[2]!], removed: [] });
+    expect(fake.sent.slice(0, 4)).toEqual(['GET_SERVICE 0', 'GET_DEST 256', 'GET_DEST 257', 'GET_DEST 258']);
+    expect(fake.sent).toContain('NEW_DEST 257 10.3.0.2');
+    expect(kernel(fake)).toEqual(expected(desired));
+    expect(before.mark).toBe(257);
+  });
+
+  it('a read that finds the kernel changed behind its back: the next hinted apply compares everything', async () => {
+    const [dp, fake] = await setup();
+    const desired = many(3);
+    await dp.apply(desired);
+    await dp.read();
+    fake.sent = [];
+    desired[0] = vs(256, [['10.2.0.0', 0]]);
+    await dp.apply(desired, { changed: [desired[0]!], removed: [] });
+    expect(fake.sent).toEqual(['SET_DEST 256 10.2.0.0']); // a read that found nothing new keeps the trust
+    fake.services.get(257)!.dests.clear();
+    const back = await dp.read();
+    expect(back.find((s) => s.mark === 257)).toMatchObject({ vip: '10.9.0.2', backends: [] });
+    fake.sent = [];
+    desired[2] = vs(258, [['10.2.0.2', 5]]);
+    await dp.apply(desired, { changed: [desired[2]!], removed: [] });
+    expect(fake.sent).toEqual(['NEW_DEST 257 10.2.0.1', 'SET_DEST 258 10.2.0.2']);
+    expect(kernel(fake)).toEqual(expected(desired));
   });
 });

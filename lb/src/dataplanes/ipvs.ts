@@ -8,7 +8,7 @@ import { canonical, type Family, familyOf, parseAddr } from '../ip.js';
 import type { IpvsService } from '../ipvs/codec.js';
 import { GenlSocket } from '../ipvs/genl-socket.js';
 import { Ipvs } from '../ipvs/ipvs.js';
-import type { ApplyResult, DataPlane, Scheduler, ServicePort, VirtualService } from '../types.js';
+import type { ApplyHint, ApplyResult, DataPlane, Scheduler, ServicePort, VirtualService } from '../types.js';
 
 export interface IpvsDataPlaneOptions {
   /**
@@ -28,8 +28,9 @@ interface Held {
 /**
  * A service as the caller gave it when it was last applied, compared field by field with the
  * next desired state: an unchanged service is recognised without parsing or allocating, so that
- * one change among 10,000 services costs little more than its request. It also keeps what IPVS
- * does not hold (the VIP and ports live in the mangle rules) for read().
+ * a full apply() of 10,000 services costs little more than its changes. It also keeps what IPVS
+ * does not hold (the VIP and ports live in the mangle rules) for read(). It skips a service only
+ * while the kernel is known to hold what it describes: a read that finds otherwise makes it stale.
  */
 interface Snapshot {
   vip: string;
@@ -38,10 +39,10 @@ interface Snapshot {
   ports: ServicePort[];
   addresses: string[];
   weights: number[];
-  /** The kernel read it was checked against: a new read makes it a hint no more. */
-  gen: number;
   /** The apply() that last met it (duplicate marks, removed services). */
   stamp: number;
+  /** A read found the kernel holding something else: kept for read() only, never to skip. */
+  stale?: true;
 }
 
 const SCHEDULERS: readonly string[] = ['rr', 'wrr', 'lc', 'sh'] satisfies Scheduler[];
@@ -49,10 +50,13 @@ const SCHEDULERS: readonly string[] = ['rr', 'wrr', 'lc', 'sh'] satisfies Schedu
 export class IpvsDataPlane implements DataPlane {
   readonly name = 'ipvs' as const;
   readonly #ipvs: Ipvs;
-  /** What the kernel holds, by mark; undefined until read (and after a failed apply). */
+  /** What the kernel holds, by mark; undefined until read. */
   #held: Map<number, Held> | undefined;
+  /** A request failed: #held may not be what the kernel holds; read it before the next apply. */
+  #dirty = false;
+  /** #held is exactly what the last apply() was given, so an ApplyHint may be trusted. */
+  #trusted = false;
   #snaps = new Map<number, Snapshot>();
-  #gen = 0;
   #stamp = 0;
   #closed = false;
 
@@ -66,37 +70,89 @@ export class IpvsDataPlane implements DataPlane {
     return new IpvsDataPlane(await Ipvs.open(opts.inNamespace ? opts.inNamespace(open) : open()));
   }
 
-  async apply(desired: readonly VirtualService[]): Promise<ApplyResult> {
+  async apply(desired: readonly VirtualService[], hint?: ApplyHint): Promise<ApplyResult> {
     this.#check();
-    const held = this.#held ?? (await this.#readKernel());
+    const held = this.#held && !this.#dirty ? this.#held : await this.#readKernel();
     const stamp = ++this.#stamp;
-    // 1. validate everything before sending anything; keep only what changed
+    const plan =
+      (hint && this.#trusted && this.#hinted(held, desired, hint, stamp)) || this.#full(held, desired, stamp);
+    const result = await this.#send(held, plan);
+    for (const mark of plan.gone) {
+      held.delete(mark);
+      this.#snaps.delete(mark);
+    }
+    for (const [mark, [w, snap]] of plan.fresh) {
+      held.set(mark, w);
+      this.#snaps.set(mark, snap);
+    }
+    if (!plan.hinted) for (const [mark, snap] of this.#snaps) if (snap.stamp !== stamp) this.#snaps.delete(mark);
+    this.#trusted = true;
+    return result;
+  }
+
+  /** Validates every service and keeps those that are not what was last applied (O(services)). */
+  #full(held: Map<number, Held>, desired: readonly VirtualService[], stamp: number): Plan {
     const fresh = new Map<number, [Held, Snapshot]>();
     for (const s of desired) {
       const snap = this.#snaps.get(s.mark);
       if (fresh.has(s.mark) || snap?.stamp === stamp) throw invalid(s, 'two services have this mark');
-      if (snap && snap.gen === this.#gen && held.has(s.mark) && same(snap, s)) {
+      if (snap && !snap.stale && held.has(s.mark) && same(snap, s)) {
         snap.stamp = stamp;
         continue;
       }
-      fresh.set(s.mark, toHeld(s, stamp, this.#gen));
+      fresh.set(s.mark, toHeld(s, stamp));
     }
-    // 2. send the difference, in order on one socket (a service before its destinations)
+    const gone: number[] = [];
+    for (const mark of held.keys()) if (!fresh.has(mark) && this.#snaps.get(mark)?.stamp !== stamp) gone.push(mark);
+    return { fresh, gone, hinted: false };
+  }
+
+  /**
+   * Only what the hint names (O(change)); undefined when the hint does not add up to `desired`
+   * (its size), and the whole state is compared instead.
+   */
+  #hinted(
+    held: Map<number, Held>,
+    desired: readonly VirtualService[],
+    hint: ApplyHint,
+    stamp: number,
+  ): Plan | undefined {
+    const fresh = new Map<number, [Held, Snapshot]>();
+    for (const s of hint.changed) {
+      if (fresh.has(s.mark)) throw invalid(s, 'two services have this mark');
+      const snap = this.#snaps.get(s.mark);
+      if (snap && !snap.stale && held.has(s.mark) && same(snap, s)) continue;
+      fresh.set(s.mark, toHeld(s, stamp));
+    }
+    let size = held.size;
+    for (const s of hint.changed) if (!held.has(s.mark)) size++;
+    const gone: number[] = [];
+    for (const mark of hint.removed) {
+      if (!held.has(mark) || hint.changed.some((s) => s.mark === mark)) continue;
+      gone.push(mark);
+      size--;
+    }
+    return size === desired.length ? { fresh, gone, hinted: true } : undefined;
+  }
+
+  /** Sends the plan, in order on one socket (a service before its destinations). */
+  async #send(held: Map<number, Held>, plan: Plan): Promise<ApplyResult> {
     const ops: Promise<unknown>[] = [];
     const result: ApplyResult = { added: 0, changed: 0, removed: 0 };
     const ipvs = this.#ipvs;
-    const gone: number[] = [];
-    for (const [mark, h] of held) {
-      const w = fresh.get(mark)?.[0];
-      if (w ? w.family === h.family : this.#snaps.get(mark)?.stamp === stamp) continue;
+    for (const mark of plan.gone) {
+      const h = held.get(mark)!;
       ops.push(ipvs.delService({ family: h.family, fwmark: mark })); // its destinations go with it
       result.removed += 1 + h.dests.size;
-      if (!w) gone.push(mark);
     }
-    for (const [mark, [w]] of fresh) {
+    for (const [mark, [w]] of plan.fresh) {
       let h = held.get(mark);
       const key = { family: w.family, fwmark: mark };
-      if (h && h.family !== w.family) h = undefined;
+      if (h && h.family !== w.family) {
+        ops.push(ipvs.delService({ family: h.family, fwmark: mark }));
+        result.removed += 1 + h.dests.size;
+        h = undefined;
+      }
       if (!h) {
         ops.push(ipvs.newService(service(mark, w)));
         result.added++;
@@ -123,17 +179,14 @@ export class IpvsDataPlane implements DataPlane {
         }
       }
     }
+    if (ops.length === 0) return result;
     const failed = (await Promise.allSettled(ops)).find((r) => r.status === 'rejected');
     if (failed) {
-      this.#held = undefined; // part of it applied: read the kernel again next time
+      // part of it may have applied: believe none of it, read the kernel before the next apply
+      this.#dirty = true;
+      this.#trusted = false;
       throw failed.reason;
     }
-    for (const mark of gone) held.delete(mark);
-    for (const [mark, [w, snap]] of fresh) {
-      held.set(mark, w);
-      this.#snaps.set(mark, snap);
-    }
-    for (const [mark, snap] of this.#snaps) if (snap.stamp !== stamp) this.#snaps.delete(mark);
     return result;
   }
 
@@ -168,7 +221,11 @@ export class IpvsDataPlane implements DataPlane {
     await this.close();
   }
 
-  /** Every fwmark service and its destinations, as the kernel reports them; refreshes the mirror. */
+  /**
+   * Every fwmark service and its destinations, as the kernel reports them; refreshes the mirror.
+   * A service the kernel holds otherwise than the mirror said loses its snapshot (it is compared
+   * in full at the next apply), and no hint is trusted until an apply has put it right.
+   */
   async #readKernel(): Promise<Map<number, Held>> {
     const services = await this.#ipvs.services();
     const dests = await Promise.all(services.map((s) => this.#ipvs.dests(s)));
@@ -180,8 +237,18 @@ export class IpvsDataPlane implements DataPlane {
         dests: new Map(dests[i]!.map((d) => [d.address, { port: d.port, weight: d.weight }])),
       });
     });
+    const before = this.#held;
+    let drift = !before || this.#dirty || before.size !== held.size;
+    for (const [mark, h] of held) {
+      const was = before?.get(mark);
+      if (was && sameHeld(was, h)) continue;
+      drift = true;
+      const snap = this.#snaps.get(mark);
+      if (snap) snap.stale = true;
+    }
+    if (drift) this.#trusted = false;
     this.#held = held;
-    this.#gen++; // what was applied is no longer known to be what the kernel holds
+    this.#dirty = false;
     return held;
   }
 
@@ -217,8 +284,24 @@ function address(s: string): { address: string; family: Family } | null {
 const invalid = (s: VirtualService, why: string) =>
   new LbError('LB_INVALID_ARGUMENT', `service mark ${s.mark}: ${why}`);
 
+/** What apply() sends: services that go entirely, and those to bring to a new entry. */
+interface Plan {
+  fresh: Map<number, [Held, Snapshot]>;
+  gone: number[];
+  hinted: boolean;
+}
+
+function sameHeld(a: Held, b: Held): boolean {
+  if (a.family !== b.family || a.scheduler !== b.scheduler || a.dests.size !== b.dests.size) return false;
+  for (const [address, d] of a.dests) {
+    const e = b.dests.get(address);
+    if (!e || e.port !== d.port || e.weight !== d.weight) return false;
+  }
+  return true;
+}
+
 /** Validates one service and makes its entry and snapshot (the slow path: it changed). */
-function toHeld(s: VirtualService, stamp: number, gen: number): [Held, Snapshot] {
+function toHeld(s: VirtualService, stamp: number): [Held, Snapshot] {
   if (!Number.isInteger(s.mark) || s.mark < 1 || s.mark > 0xffffffff) throw invalid(s, 'the mark is not a u32 above 0');
   if (!SCHEDULERS.includes(s.scheduler))
     throw new LbError('LB_INVALID_SCHEDULER', `service mark ${s.mark}: ${s.scheduler}`);
@@ -242,7 +325,6 @@ function toHeld(s: VirtualService, stamp: number, gen: number): [Held, Snapshot]
     ports: s.ports.map((p) => ({ ...p })),
     addresses: s.backends.map((b) => b.address),
     weights: s.backends.map((b) => b.weight),
-    gen,
     stamp,
   };
   return [{ family: vip.family, scheduler: s.scheduler, dests }, snap];

@@ -8,6 +8,9 @@ export interface Diff {
   added: number;
   changed: number;
   removed: number;
+  /** How many services the table holds once applied, when `desired` holds every service that
+   * is new or changed and `removed` every one that goes. */
+  size: number;
   /** Brings `held` (the state diffed from) to what the table holds once the lines are applied,
    * in place: copying the state of 10,000 services would cost more than the change itself. */
   commit(held: Held): void;
@@ -44,7 +47,11 @@ const CHUNK = 2000;
  * elements that go or change value (a map element is replaced by delete and add: nft refuses to
  * add a key it has), then the new ones. An unchanged service costs an identity check (frozen) or
  * a fingerprint. Chains no longer used stay: they cost nothing and a later service reuses them. */
-export function diff(held: Held, desired: readonly VirtualService[], opts: { keepAbsent?: boolean } = {}): Diff {
+export function diff(
+  held: Held,
+  desired: readonly VirtualService[],
+  opts: { keepAbsent?: boolean; removed?: readonly number[] } = {},
+): Diff {
   const sets: [number, ServiceState][] = [];
   const gone: number[] = [];
   const newChains: string[] = [];
@@ -79,7 +86,15 @@ export function diff(held: Held, desired: readonly VirtualService[], opts: { kee
     }
     for (const [k, [map, key, v]] of after) if (before.get(k)?.[2] !== v) add.push(map, `${key} : ${v}`);
   }
-  if (!opts.keepAbsent && kept < held.services.size) {
+  if (opts.removed) {
+    // `desired` is only what changed (an ApplyHint): what goes is named, not searched for
+    for (const mark of opts.removed) {
+      const old = held.services.get(mark);
+      if (!old || desired.some((vs) => vs.mark === mark)) continue;
+      gone.push(mark);
+      for (let i = 0; i < old.els.length; i += 3) del.push(old.els[i]!, old.els[i + 1]!);
+    }
+  } else if (!opts.keepAbsent && kept < held.services.size) {
     const marks = new Set(desired.map((vs) => vs.mark));
     for (const [mark, old] of held.services) {
       if (marks.has(mark)) continue;
@@ -95,6 +110,7 @@ export function diff(held: Held, desired: readonly VirtualService[], opts: { kee
   };
   return {
     lines,
+    size: held.services.size + desired.length - kept - gone.length,
     added: add.count - changed,
     changed,
     removed: del.count - changed,

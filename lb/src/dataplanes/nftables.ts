@@ -8,7 +8,7 @@
 
 import { LbError } from '../errors.js';
 import { type Exec, execIn, spawnIn } from '../exec.js';
-import type { ApplyResult, DataPlane, VirtualService } from '../types.js';
+import type { ApplyHint, ApplyResult, DataPlane, VirtualService } from '../types.js';
 import { diff } from './nft-diff.js';
 import { parseListing, servicesOf } from './nft-read.js';
 import { dropTable, emptyHeld, type Held, script, skeleton, TABLE } from './nft-script.js';
@@ -36,6 +36,9 @@ export class NftablesDataPlane implements DataPlane, AsyncDisposable {
   readonly #session: NftSession | undefined;
   /** What the table holds; undefined until read from the kernel (a restart resyncs by difference). */
   #held: Held | undefined;
+  /** #held is what the last apply() was given: a hint (ApplyHint) is trusted. Not after a failure,
+   * after which the caller's idea of what it last applied may not be this one's. */
+  #trusted = false;
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
 
@@ -46,19 +49,24 @@ export class NftablesDataPlane implements DataPlane, AsyncDisposable {
     if (!options.exec) this.#session = new NftSession(options.netns);
   }
 
-  apply(desired: readonly VirtualService[]): Promise<ApplyResult> {
+  apply(desired: readonly VirtualService[], hint?: ApplyHint): Promise<ApplyResult> {
     return this.#serial(async () => {
+      const trusted = this.#trusted;
+      this.#trusted = false; // until this apply is through
       // No table yet: the skeleton goes in the same transaction as the first services.
       const found = this.#held ?? (await this.#list());
       if (!this.#custom && desired.length >= STREAM_MIN && (found?.services.size ?? 0) === 0) {
         return this.#streamed(found, desired);
       }
       const held = found ?? emptyHeld();
-      const d = diff(held, desired);
+      // with a hint, only what it names (O(change)), unless it does not add up to `desired`
+      let d = hint && trusted && found ? diff(held, hint.changed, { removed: hint.removed }) : undefined;
+      if (d?.size !== desired.length) d = diff(held, desired);
       const lines = found ? d.lines : [...skeleton(), ...d.lines];
       if (lines.length > 0) await this.#nft(lines);
       d.commit(held);
       this.#held = held;
+      this.#trusted = true;
       return { added: d.added, changed: d.changed, removed: d.removed };
     });
   }
@@ -102,6 +110,7 @@ export class NftablesDataPlane implements DataPlane, AsyncDisposable {
       throw new LbError('LB_NFT', `nft refused the transaction: nft -f -: ${stderr.trim() || `exit ${code}`}`);
     }
     this.#held = held;
+    this.#trusted = true;
     return r;
   }
 

@@ -158,9 +158,15 @@ function serviceAttr(s: IpvsService): Buffer {
 
 /** ip_vs.h: addresses are union nf_inet_addr, 16 bytes, an IPv4 one in the first four. */
 function addr16(address: string): Buffer {
+  const out = Buffer.allocUnsafe(16).fill(0);
+  // the common case without BigInt: a full sync writes 30,000 of them
+  const q = address.split('.');
+  if (q.length === 4 && q.every((o) => /^\d{1,3}$/.test(o) && Number(o) <= 255)) {
+    for (let i = 0; i < 4; i++) out[i] = Number(q[i]);
+    return out;
+  }
   const a = parseAddr(address);
   if (!a) throw new TypeError(`not an IP address: ${address}`);
-  const out = Buffer.alloc(16);
   if (a.family === 4) out.writeUInt32BE(Number(a.value), 0);
   else for (let i = 0; i < 8; i++) out.writeUInt16BE(Number((a.value >> BigInt(112 - 16 * i)) & 0xffffn), 2 * i);
   return out;
@@ -193,9 +199,18 @@ const ipvs = (family: number, cmd: IpvsCmd, attrs: Buffer[], dump = false): Genl
   payload: genl(cmd, IPVS_GENL_VERSION, attrs),
 });
 
-/** The service as the kernel looks it up for a DEST command (libipvs: no scheduler name). */
-const serviceKey = (s: Pick<IpvsService, 'family' | 'fwmark'>): Buffer =>
-  serviceAttr({ family: s.family, fwmark: s.fwmark, scheduler: '' });
+/** The service as the kernel looks it up for a DEST command (libipvs: no scheduler name); the
+ * last one kept, since a service's destinations are sent one after another. */
+let lastKey: { family: Family; fwmark: number; attr: Buffer } | undefined;
+function serviceKey(s: Pick<IpvsService, 'family' | 'fwmark'>): Buffer {
+  if (lastKey?.family !== s.family || lastKey.fwmark !== s.fwmark)
+    lastKey = {
+      family: s.family,
+      fwmark: s.fwmark,
+      attr: serviceAttr({ family: s.family, fwmark: s.fwmark, scheduler: '' }),
+    };
+  return lastKey.attr;
+}
 
 /** Requests for the family whose id `family` is (resolved with getFamilyRequest). */
 export const ipvsRequests = (family: number) => ({

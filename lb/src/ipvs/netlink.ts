@@ -26,14 +26,18 @@ export interface NlMessage {
   payload: Buffer;
 }
 
+// Buffers here come from allocUnsafe (Node's shared pool) with their padding zeroed: Buffer.alloc
+// makes an ArrayBuffer of its own each time, and a full sync builds some 800,000 attributes.
+
 export function encodeNlMessage(m: NlMessage): Buffer {
-  const out = Buffer.alloc(NLMSG_HDRLEN + align4(m.payload.length));
+  const out = Buffer.allocUnsafe(NLMSG_HDRLEN + align4(m.payload.length));
   out.writeUInt32LE(NLMSG_HDRLEN + m.payload.length, 0);
   out.writeUInt16LE(m.type, 4);
   out.writeUInt16LE(m.flags, 6);
   out.writeUInt32LE(m.seq >>> 0, 8);
   out.writeUInt32LE(m.pid >>> 0, 12);
   m.payload.copy(out, NLMSG_HDRLEN);
+  out.fill(0, NLMSG_HDRLEN + m.payload.length);
   return out;
 }
 
@@ -69,11 +73,18 @@ export function decodeGenl(payload: Buffer): GenlMessage {
 /** struct nlmsgerr: the negated errno (0 for an ACK), then the request's header. */
 export const nlError = (payload: Buffer): number => -payload.readInt32LE(0);
 
-export function attr(type: number, payload: Buffer): Buffer {
-  const len = NLA_HDRLEN + payload.length;
-  const out = Buffer.alloc(align4(len));
+/** An attribute of `size` payload bytes, its header written and its padding zeroed. */
+function header(type: number, size: number): Buffer {
+  const len = NLA_HDRLEN + size;
+  const out = Buffer.allocUnsafe(align4(len));
   out.writeUInt16LE(len, 0);
   out.writeUInt16LE(type, 2);
+  out.fill(0, len);
+  return out;
+}
+
+export function attr(type: number, payload: Buffer): Buffer {
+  const out = header(type, payload.length);
   payload.copy(out, NLA_HDRLEN);
   return out;
 }
@@ -81,21 +92,21 @@ export function attr(type: number, payload: Buffer): Buffer {
 export const nested = (type: number, children: Buffer[]): Buffer => attr(type | NLA_F_NESTED, Buffer.concat(children));
 
 export function u16(type: number, v: number): Buffer {
-  const b = Buffer.alloc(2);
-  b.writeUInt16LE(v);
-  return attr(type, b);
+  const out = header(type, 2);
+  out.writeUInt16LE(v, NLA_HDRLEN);
+  return out;
 }
 
 export function u16be(type: number, v: number): Buffer {
-  const b = Buffer.alloc(2);
-  b.writeUInt16BE(v);
-  return attr(type, b);
+  const out = header(type, 2);
+  out.writeUInt16BE(v, NLA_HDRLEN);
+  return out;
 }
 
 export function u32(type: number, v: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(v >>> 0);
-  return attr(type, b);
+  const out = header(type, 4);
+  out.writeUInt32LE(v >>> 0, NLA_HDRLEN);
+  return out;
 }
 
 /** A NUL-terminated string, as nla_put_string writes it. */
