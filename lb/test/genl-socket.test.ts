@@ -32,6 +32,21 @@ describe('GenlSocket', () => {
     }
   });
 
+  it('requestAll: 600 requests over three datagrams, each failure at its own index', async () => {
+    const sock = GenlSocket.open();
+    try {
+      // the last of each datagram of 256 is the one acknowledged: make some of those fail too
+      const bad = new Set([0, 255, 256, 300, 511, 599]);
+      const reqs = Array.from({ length: 600 }, (_, i) => getFamilyRequest(bad.has(i) ? `no-such-${i}` : 'nlctrl'));
+      const errors = await sock.requestAll(reqs, () => 'GETFAMILY');
+      expect(errors.flatMap((e, i) => (e ? [i] : []))).toEqual([...bad]);
+      expect(errors[300]).toMatchObject({ code: 'LB_NETLINK', errno: 2 });
+      expect(await sock.requestAll([], () => '')).toEqual([]);
+    } finally {
+      sock.close();
+    }
+  });
+
   it('after close, requests fail with LB_CLOSED', async () => {
     const sock = GenlSocket.open();
     sock.close();

@@ -8,6 +8,7 @@ import {
   decodeFamilyId,
   decodeInfo,
   decodeService,
+  describeRequest,
   frame,
   type GenlRequest,
   getFamilyRequest,
@@ -100,6 +101,16 @@ describe('IPVS requests, byte for byte with ipvsadm', () => {
     ['ipvsadm -C', [q.getInfo(), q.flush()]],
   ])('%s', (command, requests) => {
     expect(requests.map(enc)).toEqual(ipvsSends(command));
+  });
+
+  it('names a request for an error message', () => {
+    expect(describeRequest(q.newDest(svc256, { address: '10.9.2.11', port: 0, weight: 1 }))).toBe(
+      'IPVS_CMD_NEW_DEST fwmark 256 10.9.2.11',
+    );
+    expect(describeRequest(q.delDest({ family: 6, fwmark: 257 }, { address: 'fd00::11', port: 0, weight: 1 }))).toBe(
+      'IPVS_CMD_DEL_DEST fwmark 257 fd00::11',
+    );
+    expect(describeRequest(q.delService(svc256))).toBe('IPVS_CMD_DEL_SERVICE fwmark 256');
   });
 
   it('CTRL_CMD_GETFAMILY "IPVS" as libnl sends it', () => {

@@ -67,6 +67,17 @@ class FakeIpvs {
     }
     throw new Error(`unexpected ${names[g.cmd]}`);
   }
+  async requestAll(reqs: GenlRequest[]): Promise<(Error | undefined)[]> {
+    const out: (Error | undefined)[] = [];
+    for (const r of reqs)
+      out.push(
+        await this.request(r).then(
+          () => undefined,
+          (e: Error) => e,
+        ),
+      );
+    return out;
+  }
   close(): void {}
 }
 

@@ -5,7 +5,7 @@
 // deleted destination for as long as its connections live (DESIGN.md, "Load balancing").
 import { LbError } from '../errors.js';
 import { canonical, type Family, familyOf, parseAddr } from '../ip.js';
-import type { IpvsService } from '../ipvs/codec.js';
+import type { GenlRequest, IpvsService } from '../ipvs/codec.js';
 import { GenlSocket } from '../ipvs/genl-socket.js';
 import { Ipvs } from '../ipvs/ipvs.js';
 import type { ApplyHint, ApplyResult, DataPlane, Scheduler, ServicePort, VirtualService } from '../types.js';
@@ -137,55 +137,55 @@ export class IpvsDataPlane implements DataPlane {
 
   /** Sends the plan, in order on one socket (a service before its destinations). */
   async #send(held: Map<number, Held>, plan: Plan): Promise<ApplyResult> {
-    const ops: Promise<unknown>[] = [];
+    const reqs: GenlRequest[] = [];
     const result: ApplyResult = { added: 0, changed: 0, removed: 0 };
-    const ipvs = this.#ipvs;
+    const q = this.#ipvs.requests;
     for (const mark of plan.gone) {
       const h = held.get(mark)!;
-      ops.push(ipvs.delService({ family: h.family, fwmark: mark })); // its destinations go with it
+      reqs.push(q.delService({ family: h.family, fwmark: mark })); // its destinations go with it
       result.removed += 1 + h.dests.size;
     }
     for (const [mark, [w]] of plan.fresh) {
       let h = held.get(mark);
       const key = { family: w.family, fwmark: mark };
       if (h && h.family !== w.family) {
-        ops.push(ipvs.delService({ family: h.family, fwmark: mark }));
+        reqs.push(q.delService({ family: h.family, fwmark: mark }));
         result.removed += 1 + h.dests.size;
         h = undefined;
       }
       if (!h) {
-        ops.push(ipvs.newService(service(mark, w)));
+        reqs.push(q.newService(service(mark, w)));
         result.added++;
         h = { family: w.family, scheduler: w.scheduler, dests: new Map() };
       } else if (h.scheduler !== w.scheduler) {
-        ops.push(ipvs.setService(service(mark, w)));
+        reqs.push(q.setService(service(mark, w)));
         result.changed++;
       }
       for (const [address, d] of h.dests) {
         const n = w.dests.get(address);
         if (n && n.port === d.port) continue;
-        ops.push(ipvs.delDest(key, { address, port: d.port, weight: d.weight }));
+        reqs.push(q.delDest(key, { address, port: d.port, weight: d.weight }));
         result.removed++;
       }
       for (const [address, d] of w.dests) {
         const o = h.dests.get(address);
         if (o && o.port === d.port) {
           if (o.weight === d.weight) continue;
-          ops.push(ipvs.setDest(key, { address, ...d })); // weight 0 drains: no new connections
+          reqs.push(q.setDest(key, { address, ...d })); // weight 0 drains: no new connections
           result.changed++;
         } else {
-          ops.push(ipvs.newDest(key, { address, ...d }));
+          reqs.push(q.newDest(key, { address, ...d }));
           result.added++;
         }
       }
     }
-    if (ops.length === 0) return result;
-    const failed = (await Promise.allSettled(ops)).find((r) => r.status === 'rejected');
+    if (reqs.length === 0) return result;
+    const failed = await this.#ipvs.sendAll(reqs).catch((e: Error) => e);
     if (failed) {
       // part of it may have applied: believe none of it, read the kernel before the next apply
       this.#dirty = true;
       this.#trusted = false;
-      throw failed.reason;
+      throw failed;
     }
     return result;
   }

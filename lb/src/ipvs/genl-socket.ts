@@ -34,8 +34,11 @@ interface Pending {
   replies: Buffer[];
   resolve: (replies: Buffer[]) => void;
   reject: (err: Error) => void;
-  what: string;
+  /** Names the request in an error: a string, or made only when needed (requestAll). */
+  what: string | (() => string);
 }
+
+const nameOf = (p: Pending): string => (typeof p.what === 'string' ? p.what : p.what());
 
 export class GenlSocket {
   readonly #raw: RawNetlinkSocket;
@@ -80,19 +83,51 @@ export class GenlSocket {
     return run;
   }
 
-  #enqueue(req: GenlRequest, what: string): Promise<Buffer[]> {
-    return new Promise((resolve, reject) => {
-      const seq = this.#seq;
-      this.#seq = (this.#seq % 0xffffffff) + 1;
-      const msg = frame(req, seq, this.#pid);
-      const p: Pending = { msg, replies: [], resolve, reject, what };
-      this.#pending.set(seq, p);
-      this.#queue.push(p);
-      if (!this.#flushing) {
-        this.#flushing = true;
-        queueMicrotask(() => this.#flush());
-      }
+  /**
+   * Sends many requests (none a dump) in order, as request() would, and resolves once every one
+   * is answered with the error of each (undefined where it succeeded): no promise per request,
+   * which a full sync of 40,000 requests would otherwise make and keep. `what` names a request
+   * in its error, and is called only for one that failed.
+   */
+  requestAll(reqs: readonly GenlRequest[], what: (req: GenlRequest) => string): Promise<(Error | undefined)[]> {
+    if (this.#closed) return Promise.reject(new LbError('LB_CLOSED', 'the generic netlink socket is closed'));
+    const errors: (Error | undefined)[] = new Array(reqs.length).fill(undefined);
+    if (reqs.length === 0) return Promise.resolve(errors);
+    return new Promise((resolve) => {
+      let left = reqs.length;
+      const settle = () => {
+        if (--left === 0) resolve(errors);
+      };
+      reqs.forEach((req, i) => {
+        if (req.dump) throw new TypeError('requestAll: a dump goes through request()');
+        this.#push(
+          req,
+          () => what(req),
+          settle,
+          (err) => {
+            errors[i] = err;
+            settle();
+          },
+        );
+      });
     });
+  }
+
+  #enqueue(req: GenlRequest, what: string): Promise<Buffer[]> {
+    return new Promise((resolve, reject) => this.#push(req, what, resolve, reject));
+  }
+
+  #push(req: GenlRequest, what: Pending['what'], resolve: Pending['resolve'], reject: Pending['reject']): void {
+    const seq = this.#seq;
+    this.#seq = (this.#seq % 0xffffffff) + 1;
+    const msg = frame(req, seq, this.#pid);
+    const p: Pending = { msg, replies: [], resolve, reject, what };
+    this.#pending.set(seq, p);
+    this.#queue.push(p);
+    if (!this.#flushing) {
+      this.#flushing = true;
+      queueMicrotask(() => this.#flush());
+    }
   }
 
   /** Sends what the window allows, all in one datagram (the kernel handles each message in turn). */
@@ -121,11 +156,11 @@ export class GenlSocket {
       if (m.type === NLMSG_ERROR) {
         const errno = nlError(m.payload);
         if (errno === 0) this.#settle(m.seq, p, undefined);
-        else this.#settle(m.seq, p, new LbNetlinkError(`${p.what}: ${errnoName(errno)}`, errno));
+        else this.#settle(m.seq, p, new LbNetlinkError(`${nameOf(p)}: ${errnoName(errno)}`, errno));
       } else if (m.type === NLMSG_DONE) {
         // a dump's end carries its status (net/netlink/af_netlink.c, netlink_dump_done)
         const errno = m.payload.length >= 4 ? nlError(m.payload) : 0;
-        this.#settle(m.seq, p, errno ? new LbNetlinkError(`${p.what}: ${errnoName(errno)}`, errno) : undefined);
+        this.#settle(m.seq, p, errno ? new LbNetlinkError(`${nameOf(p)}: ${errnoName(errno)}`, errno) : undefined);
       } else {
         p.replies.push(m.payload); // a dump's parts (NLM_F_MULTI), or a reply that an ACK follows
       }

@@ -6,6 +6,7 @@ import {
   decodeFamilyId,
   decodeInfo,
   decodeService,
+  describeRequest,
   type GenlRequest,
   getFamilyRequest,
   type IpvsDest,
@@ -20,10 +21,13 @@ type ServiceKey = Pick<IpvsService, 'family' | 'fwmark'>;
 export class Ipvs {
   readonly #sock: GenlSocket;
   readonly #req: ReturnType<typeof ipvsRequests>;
+  /** The requests, for sendAll(). */
+  readonly requests: ReturnType<typeof ipvsRequests>;
 
   private constructor(sock: GenlSocket, family: number) {
     this.#sock = sock;
     this.#req = ipvsRequests(family);
+    this.requests = this.#req;
   }
 
   /**
@@ -78,6 +82,15 @@ export class Ipvs {
     this.#send(this.#req.setDest(s, d), `IPVS_CMD_SET_DEST fwmark ${s.fwmark} ${d.address}`);
   delDest = (s: ServiceKey, d: IpvsDest) =>
     this.#send(this.#req.delDest(s, d), `IPVS_CMD_DEL_DEST fwmark ${s.fwmark} ${d.address}`);
+  /**
+   * Sends changes (this.requests' NEW/SET/DEL, no GET) in order, pipelined, and resolves with
+   * the first failure, or undefined when all applied; without a promise per request.
+   */
+  async sendAll(reqs: readonly GenlRequest[]): Promise<Error | undefined> {
+    const errors = await this.#sock.requestAll(reqs, describeRequest);
+    return errors.find((e) => e !== undefined);
+  }
+
   /** Everything, every service of the namespace: for tests and benchmarks, never for a resync. */
   flush = () => this.#send(this.#req.flush(), 'IPVS_CMD_FLUSH');
 

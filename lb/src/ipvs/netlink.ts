@@ -109,6 +109,60 @@ export function u32(type: number, v: number): Buffer {
   return out;
 }
 
+/**
+ * Attributes written one after another into one buffer (zeroed, so padding is), for the
+ * messages sent by the ten thousand: one allocation instead of one per attribute.
+ */
+export class AttrWriter {
+  readonly #buf: Buffer;
+  #off = 0;
+
+  constructor(size: number) {
+    this.#buf = Buffer.allocUnsafe(size).fill(0);
+  }
+
+  #put(type: number, size: number): number {
+    this.#buf.writeUInt16LE(NLA_HDRLEN + size, this.#off);
+    this.#buf.writeUInt16LE(type, this.#off + 2);
+    const at = this.#off + NLA_HDRLEN;
+    this.#off = at + align4(size);
+    return at;
+  }
+
+  u8(type: number, v: number): this {
+    this.#buf.writeUInt8(v, this.#put(type, 1));
+    return this;
+  }
+  u16(type: number, v: number): this {
+    this.#buf.writeUInt16LE(v, this.#put(type, 2));
+    return this;
+  }
+  u16be(type: number, v: number): this {
+    this.#buf.writeUInt16BE(v, this.#put(type, 2));
+    return this;
+  }
+  u32(type: number, v: number): this {
+    this.#buf.writeUInt32LE(v >>> 0, this.#put(type, 4));
+    return this;
+  }
+  /** `size` bytes that `fill` writes at the offset it is given. */
+  bytes(type: number, size: number, fill: (buf: Buffer, at: number) => void): this {
+    fill(this.#buf, this.#put(type, size));
+    return this;
+  }
+  nested(type: number, body: (w: this) => void): this {
+    const start = this.#off;
+    this.#off += NLA_HDRLEN;
+    body(this);
+    this.#buf.writeUInt16LE(this.#off - start, start);
+    this.#buf.writeUInt16LE(type | NLA_F_NESTED, start + 2);
+    return this;
+  }
+  done(): Buffer {
+    return this.#buf.subarray(0, this.#off);
+  }
+}
+
 /** A NUL-terminated string, as nla_put_string writes it. */
 export const str = (type: number, s: string): Buffer => attr(type, Buffer.from(`${s}\0`));
 
