@@ -43,6 +43,9 @@ async function dests(mark: number): Promise<string[]> {
   const block = out.split(/\n(?=FWM|TCP|UDP)/).find((b) => b.startsWith(`FWM  ${mark} `)) ?? '';
   return [...block.matchAll(/->\s+(\S+):0\s+Masq\s+(\d+)/g)].map((m) => `${m[1]} ${m[2]}`).sort();
 }
+/** The connections the fwmark service `mark` has counted (ipvsadm -Ln --stats). */
+const conns = async (mark: number) =>
+  Number(new RegExp(`^FWM\\s+${mark}\\s+(\\d+)`, 'm').exec(await inLb('ipvsadm', '-Ln', '--stats'))?.[1] ?? -1);
 const natRules = async () => (await inLb('iptables-save', '-t', 'nat')).split('\n').filter((l) => l.startsWith('-A'));
 const markRules = async () =>
   (await inLb('iptables-save', '-t', 'mangle')).split('\n').filter((l) => l.startsWith('-A'));
@@ -116,6 +119,8 @@ it('drains a task that leaves (weight 0), then removes it', async () => {
 
 it('keeps balancing through a kill -9 and restart, and duplicates nothing', async () => {
   const heavy = await host.json<{ mark: number }>('service', 'inspect', 'heavy');
+  // IPVS's counters lag up to 2 s (DESIGN.md): heavy's 16 connections, once counted
+  for (let i = 0; i < 20 && (await conns(heavy.mark)) < 16; i++) await new Promise((r) => setTimeout(r, 500));
   const before = {
     web: await dests(web.mark),
     heavy: await dests(heavy.mark),
@@ -133,6 +138,8 @@ it('keeps balancing through a kill -9 and restart, and duplicates nothing', asyn
   });
   expect(await markRules()).toEqual(before.mangle);
   expect(await natRules()).toEqual(before.nat);
+  // the same virtual service, never deleted and made again (which would zero its counters)
+  expect(await conns(heavy.mark)).toBeGreaterThanOrEqual(16);
   expect(before.nat).toHaveLength(2); // the jump and the one SNAT
 });
 

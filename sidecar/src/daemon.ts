@@ -100,7 +100,15 @@ export class Daemon {
       lb,
     });
     lb.bind(this.controller);
-    this.report = await this.controller.serial(() => reconcile(this.controller));
+    // The services come back one by one: their load balancers apply them once, all together.
+    lb.hold();
+    this.report = await this.controller.serial(async () => {
+      try {
+        return await reconcile(this.controller);
+      } finally {
+        await lb.release();
+      }
+    });
     this.#api = new ApiServer({
       controller: this.controller,
       socket: c.socket,

@@ -128,3 +128,44 @@ export class MarkedIpvs implements DataPlane {
 }
 
 const none = { prerouting: false, output: false, postrouting: false };
+
+/**
+ * Holds back a data plane's applies while the daemon reconciles after a start: services come
+ * back one at a time, and applying each partial state would delete the others from the kernel
+ * for a moment (a data plane makes the kernel hold exactly what it is given). Once released,
+ * the caller applies the whole state once (LoadBalancer.sync()), which the data plane sends as a
+ * difference from what the kernel kept.
+ */
+export class HeldDataPlane implements DataPlane {
+  readonly #dp: DataPlane;
+  #held = true;
+
+  constructor(dp: DataPlane) {
+    this.#dp = dp;
+  }
+
+  get name(): DataPlane['name'] {
+    return this.#dp.name;
+  }
+
+  release(): void {
+    this.#held = false;
+  }
+
+  async apply(desired: readonly VirtualService[]): Promise<ApplyResult> {
+    if (this.#held) return { added: 0, changed: 0, removed: 0 };
+    return this.#dp.apply(desired);
+  }
+
+  read(): Promise<VirtualService[]> {
+    return this.#dp.read();
+  }
+
+  reset(): Promise<void> {
+    return this.#dp.reset();
+  }
+
+  close(): Promise<void> {
+    return this.#dp.close();
+  }
+}

@@ -10,7 +10,7 @@ import { conntrackTool, type DataPlane, LoadBalancer } from '@cnmd/lb';
 import type { NetworkController } from './controller.js';
 import { ignoreMissing } from './controller.js';
 import type { LbBackend, LbHooks } from './hooks.js';
-import { type LbDataplaneMode, lbDataplane } from './lb-ipvs.js';
+import { HeldDataPlane, type LbDataplaneMode, lbDataplane } from './lb-ipvs.js';
 import type { Snat } from './lb-marks.js';
 import { withNetns } from './netns/netns.js';
 import type { NetworkRecord, ServiceRecord } from './records.js';
@@ -40,6 +40,7 @@ export class LbWiring implements LbHooks {
   #c: NetworkController | undefined;
   readonly #o: LbWiringOptions;
   readonly #sandboxes = new Map<string, Sandbox>();
+  #holding: [HeldDataPlane, Sandbox][] | undefined;
 
   constructor(o: LbWiringOptions = {}) {
     this.#o = o;
@@ -100,6 +101,21 @@ export class LbWiring implements LbHooks {
     return out;
   }
 
+  /** Until release(), sandboxes take their services without applying them (the restart's reconcile). */
+  hold(): void {
+    this.#holding ??= [];
+  }
+
+  /** Applies each held sandbox's whole state once, as a difference from what the kernel kept. */
+  async release(): Promise<void> {
+    const held = this.#holding ?? [];
+    this.#holding = undefined;
+    for (const [dp, sb] of held) {
+      dp.release();
+      await sb.lb.sync();
+    }
+  }
+
   async close(): Promise<void> {
     // The kernel keeps balancing while the daemon restarts.
     for (const sb of this.#sandboxes.values()) await sb.lb.close();
@@ -120,8 +136,8 @@ export class LbWiring implements LbHooks {
       writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
       writeFileSync('/proc/sys/net/ipv6/conf/all/forwarding', '1');
     });
-    const dataplane =
-      this.#o.dataplane?.(name) ?? (await lbDataplane(this.#o.mode ?? 'auto', name, path, snat(c, net)));
+    const chosen = this.#o.dataplane?.(name) ?? (await lbDataplane(this.#o.mode ?? 'auto', name, path, snat(c, net)));
+    const dataplane = this.#holding ? new HeldDataPlane(chosen) : chosen;
     if (dataplane.name === 'ipvs') {
       // libnetwork's LB sandbox settings: the nat table sees IPVS's connections (for the SNAT),
       // and a packet of a connection whose backend is gone ends it, so the client retries.
@@ -138,6 +154,7 @@ export class LbWiring implements LbHooks {
     });
     const sb = { name, path, lb, dataplane: dataplane.name };
     this.#sandboxes.set(net.id, sb);
+    if (dataplane instanceof HeldDataPlane) this.#holding?.push([dataplane, sb]);
     return sb;
   }
 

@@ -1,9 +1,9 @@
 // The iptables marks and SNAT of an IPVS load-balancer sandbox without a kernel: the rules'
 // text, and when MarkedIpvs runs iptables-restore (once per change, the jumps only when missing).
-import { MemoryDataPlane, type VirtualService } from '@cnmd/lb';
+import { LoadBalancer, MemoryDataPlane, type VirtualService } from '@cnmd/lb';
 import { describe, expect, it } from 'vitest';
 import type { Exec } from '../src/firewall/exec.js';
-import { MarkedIpvs } from '../src/lb-ipvs.js';
+import { HeldDataPlane, MarkedIpvs } from '../src/lb-ipvs.js';
 import { hasChains, markRules, missingJumps } from '../src/lb-marks.js';
 
 const web: VirtualService = {
@@ -139,5 +139,21 @@ describe('MarkedIpvs', () => {
     refuse = false;
     await dp.apply([web]);
     expect(restored).toBe(1);
+  });
+});
+
+describe('HeldDataPlane', () => {
+  it('keeps what the kernel holds while services come back one by one, then applies them at once', async () => {
+    const kernel = new MemoryDataPlane();
+    await kernel.apply([web, all]); // what a killed daemon left
+    const held = new HeldDataPlane(kernel);
+    const lb = new LoadBalancer({ dataplane: held });
+    const network = { name: 'n', subnets: ['10.0.1.0/24'] };
+    await lb.addService({ name: 'web', network, vip: web.vip, mark: web.mark, ports: [{ port: 80 }] });
+    expect((await kernel.read()).map((s) => s.mark)).toEqual([256, 257]);
+    held.release();
+    await lb.sync();
+    expect((await kernel.read()).map((s) => s.mark)).toEqual([256]);
+    await lb.close();
   });
 });
