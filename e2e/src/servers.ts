@@ -4,6 +4,21 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import type { Netns } from './netns.js';
 
+// Sends one datagram from a given source port and prints the answer ('' after 2 s).
+const UDP_ONCE = `
+const [host, port, from] = process.argv.slice(1);
+const u = require('node:dgram').createSocket(host.includes(':') ? 'udp6' : 'udp4');
+const done = (s) => { process.stdout.write(s); process.exit(0); };
+setTimeout(() => done(''), 2000);
+u.on('message', (d) => done(String(d)));
+u.bind(+from, () => u.send('?', +port, host));`;
+
+/** One UDP question from `ns`, from source port `from` (the same port: the same conntrack
+ * flow), to host:port; the answer, or '' when none came in 2 s. */
+export async function udpOnce(ns: Netns, host: string, port: number, from: number): Promise<string> {
+  return (await ns.exec(process.execPath, ['-e', UDP_ONCE, host, String(port), String(from)])).trim();
+}
+
 export class NsServer {
   readonly #proc: ChildProcess;
   readonly ready: Promise<void>;

@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { conntrackTool, LoadBalancer, NftablesDataPlane } from '@cnmd/lb';
 import { onTestFinished } from 'vitest';
 import { Netns } from '../src/netns.js';
+import { udpOnce } from '../src/servers.js';
 
 export const SUBNET4 = '10.123.0.0/24';
 export const SUBNET6 = '2001:db8:7b::/64';
@@ -42,15 +43,6 @@ const get = (path) => require('node:http').get({ host, port: +port, path, agent 
   r.on('data', (d) => (body += d)).on('end', () => console.log(local + ' ' + body.trim()));
 }).on('error', (e) => console.log('error ' + e.message));
 require('node:readline').createInterface({ input: process.stdin }).on('line', get);`;
-
-// Sends one datagram from a given source port and prints the answer ('' after 2 s).
-const UDP = `
-const [host, port, from] = process.argv.slice(1);
-const u = require('node:dgram').createSocket(host.includes(':') ? 'udp6' : 'udp4');
-const done = (s) => { process.stdout.write(s); process.exit(0); };
-setTimeout(() => done(''), 2000);
-u.on('message', (d) => done(String(d)));
-u.bind(+from, () => u.send('?', +port, host));`;
 
 export class LbLab implements AsyncDisposable {
   readonly namespaces: Netns[] = [];
@@ -151,7 +143,7 @@ export class LbLab implements AsyncDisposable {
   }
 
   async udp(host: string, port: number, from: number): Promise<string> {
-    return (await this.client.exec(process.execPath, ['-e', UDP, host, String(port), String(from)])).trim();
+    return udpOnce(this.client, host, port, from);
   }
 
   /** A client holding one kept-alive connection: `get(path)` resolves with [local port, body]. */

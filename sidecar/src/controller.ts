@@ -252,7 +252,7 @@ export class NetworkController implements Controller {
     if (name && this.endpoints.all().some((e) => e.name === name && e.sandboxKey !== ref.key)) {
       throw new SidecarError('SIDECAR_NAME_IN_USE', `the name ${name} is used by another sandbox`);
     }
-    if (spec.service) this.services.find(spec.service, net.spec.name); // SIDECAR_SERVICE_NOT_FOUND
+    if (spec.service) this.services.findForTask(spec.service, net);
     await this.firewall.checkPorts(spec.publish);
     const ep: EndpointRecord = {
       id: randomBytes(32).toString('hex'),

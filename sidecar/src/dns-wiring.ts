@@ -86,7 +86,7 @@ export class DnsWiring implements DnsHooks {
       network: net.spec.name,
       name: svc.spec.name,
       mode: svc.spec.mode,
-      vips: svc.vip ? [svc.vip] : [],
+      vips: [svc.vip, svc.vip6].filter((v): v is string => !!v),
       ports: svc.spec.ports.filter((p) => p.name).map((p) => ({ name: p.name!, protocol: p.proto, port: p.port })),
       tasks: tasks.map((t) => ({
         name: t.name ?? t.containerId.slice(0, 12),

@@ -44,6 +44,8 @@ export type SidecarErrorCode =
   | 'SIDECAR_NAME_IN_USE'
   | 'SIDECAR_SERVICE_EXISTS'
   | 'SIDECAR_SERVICE_NOT_FOUND'
+  /** `attach --service X` names a service of another network: a task is on its service's network. */
+  | 'SIDECAR_SERVICE_WRONG_NETWORK'
   /** A service with tasks cannot be removed. */
   | 'SIDECAR_SERVICE_IN_USE'
   /** vip services need a load balancer data plane (IPVS or nftables). */

@@ -5,7 +5,7 @@ import { NftablesFirewall } from './firewall/nftables.js';
 import type { Firewall, FwNetwork, FwPort } from './firewall/types.js';
 import type { FirewallHooks } from './hooks.js';
 import type { PortSpec } from './model.js';
-import type { EndpointRecord, NetworkRecord } from './records.js';
+import type { NetworkRecord, PublishTarget } from './records.js';
 
 function fwNetwork(n: NetworkRecord): FwNetwork {
   const net: FwNetwork = {
@@ -19,7 +19,7 @@ function fwNetwork(n: NetworkRecord): FwNetwork {
   return net;
 }
 
-function fwPorts(n: NetworkRecord, ep: EndpointRecord, p: PortSpec): FwPort[] {
+function fwPorts(n: NetworkRecord, ep: PublishTarget, p: PortSpec): FwPort[] {
   const out: FwPort[] = [];
   for (const address of [ep.ip, ep.ip6]) {
     if (!address) continue;
@@ -79,17 +79,17 @@ export class NftFirewallHooks implements FirewallHooks {
     }
   }
 
-  async publish(net: NetworkRecord, ep: EndpointRecord, p: PortSpec): Promise<void> {
+  async publish(net: NetworkRecord, ep: PublishTarget, p: PortSpec): Promise<void> {
     for (const port of fwPorts(net, ep, p)) await this.#fw.publish(port);
     this.#ports.add(portKey(p));
   }
 
-  async unpublish(net: NetworkRecord, ep: EndpointRecord, p: PortSpec): Promise<void> {
+  async unpublish(net: NetworkRecord, ep: PublishTarget, p: PortSpec): Promise<void> {
     for (const port of fwPorts(net, ep, p)) await this.#fw.unpublish(port).catch(() => {});
     this.#ports.delete(portKey(p));
   }
 
-  async reconcile(nets: NetworkRecord[], eps: EndpointRecord[]): Promise<void> {
+  async reconcile(nets: NetworkRecord[], eps: PublishTarget[]): Promise<void> {
     const byId = new Map(nets.map((n) => [n.id, n]));
     const ports: FwPort[] = [];
     this.#ports.clear();

@@ -1,17 +1,18 @@
 // What the controller asks of the firewall and of DNS, in its own terms (records). The
 // daemon wires real ones (firewall-hooks.ts over nftables, dns-wiring.ts over @cnmd/dns).
 import type { PortSpec } from './model.js';
-import type { EndpointRecord, NetworkRecord, ServiceRecord } from './records.js';
+import type { EndpointRecord, NetworkRecord, PublishTarget, ServiceRecord } from './records.js';
 
 export interface FirewallHooks {
   addNetwork(net: NetworkRecord): Promise<void>;
   removeNetwork(net: NetworkRecord): Promise<void>;
   /** Throws SIDECAR_PORT_IN_USE when a host port is published already; changes nothing. */
   checkPorts(ports: PortSpec[]): Promise<void>;
-  publish(net: NetworkRecord, ep: EndpointRecord, port: PortSpec): Promise<void>;
-  unpublish(net: NetworkRecord, ep: EndpointRecord, port: PortSpec): Promise<void>;
+  /** Host port → the target's address(es) (an endpoint's, or a service's VIPs). */
+  publish(net: NetworkRecord, to: PublishTarget, port: PortSpec): Promise<void>;
+  unpublish(net: NetworkRecord, to: PublishTarget, port: PortSpec): Promise<void>;
   /** Makes the rules match these records exactly (after a restart). */
-  reconcile(nets: NetworkRecord[], eps: EndpointRecord[]): Promise<void>;
+  reconcile(nets: NetworkRecord[], targets: PublishTarget[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -33,8 +34,12 @@ export interface LbBackend {
 }
 
 export interface LbHooks {
-  /** The service's VIP balances over exactly these backends; one that left is drained first. */
+  /** The service's VIPs balance over exactly these backends (IPv4 and IPv6 addresses, each
+   * family to its VIP); one that left is drained first. A dnsrr service with a health check
+   * has its tasks probed. */
   sync(net: NetworkRecord, svc: ServiceRecord, backends: LbBackend[]): Promise<void>;
+  /** The addresses of the service's tasks that its health check took out. */
+  unhealthy(net: NetworkRecord, svc: ServiceRecord): Set<string>;
   remove(net: NetworkRecord, svc: ServiceRecord): Promise<void>;
   /** The network goes: so does its load-balancer sandbox. */
   removeNetwork(net: NetworkRecord): Promise<void>;

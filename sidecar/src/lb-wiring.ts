@@ -6,13 +6,15 @@
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { conntrackTool, type DataPlane, LoadBalancer } from '@cnmd/lb';
+import { type Conntrack, conntrackTool, type DataPlane, type HealthCheckSpec, LoadBalancer } from '@cnmd/lb';
 import type { NetworkController } from './controller.js';
 import { ignoreMissing } from './controller.js';
 import type { LbBackend, LbHooks } from './hooks.js';
 import { HeldDataPlane, type LbDataplaneMode, lbDataplane } from './lb-ipvs.js';
 import type { Snat } from './lb-marks.js';
+import type { HealthSpec } from './model.js';
 import { withNetns } from './netns/netns.js';
+import { NetnsProber } from './netns-prober.js';
 import type { NetworkRecord, ServiceRecord } from './records.js';
 import { NETNS_DIR, sandboxKey } from './sandbox-path.js';
 
@@ -23,6 +25,8 @@ interface Sandbox {
   path: string;
   lb: LoadBalancer;
   dataplane: DataPlane['name'];
+  prober: NetnsProber;
+  conntrack: Conntrack;
 }
 
 export interface LbWiringOptions {
@@ -52,14 +56,26 @@ export class LbWiring implements LbHooks {
   }
 
   async sync(net: NetworkRecord, svc: ServiceRecord, backends: LbBackend[]): Promise<void> {
-    if (!svc.vip) return;
+    if (!svc.vip && !svc.spec.health) return;
     const sb = await this.#ensure(net);
-    await this.#vip(sb, svc.vip, true);
-    if (!sb.lb.service(svc.spec.name)) {
+    for (const [lbName, vip, mark, family] of lbServices(svc)) {
+      const mine = backends.filter((b) => family === undefined || b.address.includes(':') === (family === 6));
+      if (vip) await this.#vip(sb, vip, true);
+      const had = sb.lb.service(lbName);
+      if (had) {
+        await sb.lb.setBackends(lbName, mine, { drain: vip !== undefined });
+        // A task that left is drained, but its endpoint is gone: its UDP flows are deleted now
+        // rather than after the drain, so a client moves on with its next datagram (moby/moby#36878).
+        if (vip && (had.ports.length === 0 || had.ports.some((p) => p.proto === 'udp'))) {
+          const keep = new Set(mine.map((b) => b.address));
+          for (const b of had.backends) if (!keep.has(b.address)) await sb.conntrack.deleteUdp(vip, b.address);
+        }
+        continue;
+      }
       await sb.lb.addService({
-        name: svc.spec.name,
+        name: lbName,
         network: { name: net.spec.name, subnets: [net.subnet, net.subnet6].filter((s): s is string => !!s) },
-        vip: svc.vip,
+        ...(vip ? { vip } : { endpointMode: 'dnsrr' as const }),
         ports:
           svc.spec.ports.length > 0
             ? svc.spec.ports.map(({ proto, port, targetPort }) => ({
@@ -69,19 +85,34 @@ export class LbWiring implements LbHooks {
               }))
             : 'all',
         scheduler: svc.spec.scheduler,
-        ...(svc.mark !== undefined ? { mark: svc.mark } : {}),
-        backends,
+        ...(mark !== undefined ? { mark } : {}),
+        ...(svc.spec.health ? { health: lbHealth(svc.spec.health) } : {}),
+        backends: mine,
       });
-    } else {
-      await sb.lb.setBackends(svc.spec.name, backends, { drain: true });
     }
+  }
+
+  unhealthy(net: NetworkRecord, svc: ServiceRecord): Set<string> {
+    const sb = this.#sandboxes.get(net.id);
+    return new Set(sb ? lbServices(svc).flatMap(([name]) => sb.lb.unhealthy(name)) : []);
   }
 
   async remove(net: NetworkRecord, svc: ServiceRecord): Promise<void> {
     const sb = this.#sandboxes.get(net.id);
-    if (!sb || !svc.vip) return;
-    if (sb.lb.service(svc.spec.name)) await sb.lb.removeService(svc.spec.name);
-    await this.#vip(sb, svc.vip, false);
+    if (!sb) return;
+    for (const [lbName, vip] of lbServices(svc)) {
+      if (sb.lb.service(lbName)) await sb.lb.removeService(lbName);
+      if (vip) await this.#vip(sb, vip, false);
+    }
+  }
+
+  /** A health check changed its mind: the service's DNS answers follow. */
+  #healthChanged(net: NetworkRecord, lbName: string): void {
+    const c = this.#c!;
+    const rec = c.services.records
+      .all()
+      .find((r) => r.network === net.id && lbServices(r).some(([name]) => name === lbName));
+    if (rec) c.services.dnsRefresh(rec);
   }
 
   /** The network goes: its load-balancer sandbox and its endpoint go too. */
@@ -90,6 +121,7 @@ export class LbWiring implements LbHooks {
     const sb = this.#sandboxes.get(net.id);
     this.#sandboxes.delete(net.id);
     await sb?.lb.close();
+    await sb?.prober.close();
     for (const ep of c.endpoints.all().filter((e) => e.lb && e.network === net.id)) await c.destroyEndpoint(ep);
     await exec('ip', ['netns', 'delete', lbName(net)]).catch(() => {});
   }
@@ -118,7 +150,10 @@ export class LbWiring implements LbHooks {
 
   async close(): Promise<void> {
     // The kernel keeps balancing while the daemon restarts.
-    for (const sb of this.#sandboxes.values()) await sb.lb.close();
+    for (const sb of this.#sandboxes.values()) {
+      await sb.lb.close();
+      await sb.prober.close();
+    }
     this.#sandboxes.clear();
   }
 
@@ -147,12 +182,17 @@ export class LbWiring implements LbHooks {
       });
     }
     this.#o.log?.(`network ${net.spec.name}: load balancing with ${dataplane.name} in ${name}`);
+    // Health probes run in the sandbox: it reaches the tasks, the daemon's namespace may not.
+    const prober = new NetnsProber(path);
+    const conntrack = conntrackTool({ netns: name });
     const lb = new LoadBalancer({
       dataplane,
-      conntrack: conntrackTool({ netns: name }),
+      conntrack,
+      probe: prober.probe,
+      onHealth: (service) => this.#healthChanged(net, service),
       ...(this.#o.drainMs !== undefined ? { drainMs: this.#o.drainMs } : {}),
     });
-    const sb = { name, path, lb, dataplane: dataplane.name };
+    const sb = { name, path, lb, dataplane: dataplane.name, prober, conntrack };
     this.#sandboxes.set(net.id, sb);
     if (dataplane instanceof HeldDataPlane) this.#holding?.push([dataplane, sb]);
     return sb;
@@ -179,6 +219,29 @@ function snat(c: NetworkController, net: NetworkRecord): Snat[] {
   if (ep?.ip) out.push({ subnet: net.subnet, source: ep.ip });
   if (ep?.ip6 && net.subnet6) out.push({ subnet: net.subnet6, source: ep.ip6 });
   return out;
+}
+
+/** A service's LoadBalancer services: its IPv4 VIP under its own name, its IPv6 VIP under
+ * `<name>.v6` (one VIP each in @cnmd/lb), or for dnsrr with a health check one without VIP. */
+function lbServices(
+  svc: ServiceRecord,
+): [name: string, vip: string | undefined, mark: number | undefined, family: 4 | 6 | undefined][] {
+  if (!svc.vip) return [[svc.spec.name, undefined, undefined, undefined]];
+  const out: ReturnType<typeof lbServices> = [[svc.spec.name, svc.vip, svc.mark, 4]];
+  if (svc.vip6) out.push([`${svc.spec.name}.v6`, svc.vip6, svc.mark6, 6]);
+  return out;
+}
+
+function lbHealth(h: HealthSpec): HealthCheckSpec {
+  return {
+    type: h.type,
+    port: h.port,
+    ...(h.path ? { path: h.path } : {}),
+    intervalMs: h.intervalMs,
+    timeoutMs: h.timeoutMs,
+    healthyThreshold: h.rise,
+    unhealthyThreshold: h.fall,
+  };
 }
 
 function lbName(net: NetworkRecord): string {

@@ -80,6 +80,8 @@ export async function reconcile(c: NetworkController): Promise<ReconcileReport> 
         .filter((e) => e.network === net.id)
         .flatMap((e) => [e.ip, e.ip6]),
     );
+    // Service VIPs are held by their services.
+    for (const s of c.services.records.all()) if (s.network === net.id) for (const v of [s.vip, s.vip6]) held.add(v);
     for (const pool of [net.pool4, net.pool6]) {
       if (!pool || !c.ipam.pool(pool)) continue;
       for (const a of c.ipam.addresses(pool)) {
@@ -111,10 +113,10 @@ export async function reconcile(c: NetworkController): Promise<ReconcileReport> 
   for (const svc of c.services.records.all()) await c.services.refresh(svc);
   // Containers sharing another's namespace answer by name again (after their owner's join).
   for (const ep of c.endpoints.all()) if (ep.mode === 'container') await shareNames(c, ep);
-  await c.firewall.reconcile(
-    c.networks.all(),
-    c.endpoints.all().filter((e) => !e.mode),
-  );
+  await c.firewall.reconcile(c.networks.all(), [
+    ...c.endpoints.all().filter((e) => !e.mode),
+    ...c.services.publishTargets(),
+  ]);
   return report;
 }
 

@@ -63,4 +63,10 @@ export interface ServiceRecord {
   /** vip mode: the virtual IP (from the network's pool) and the firewall mark that keys it. */
   vip?: string;
   mark?: number;
+  /** vip mode on a dual-stack network: the IPv6 VIP and its own mark (a second LB service). */
+  vip6?: string;
+  mark6?: number;
 }
+
+/** Whatever publishes host ports: an endpoint (its addresses) or a service (its VIPs). */
+export type PublishTarget = Pick<EndpointRecord, 'network' | 'publish' | 'ip' | 'ip6'>;

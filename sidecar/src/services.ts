@@ -6,7 +6,7 @@ import type { NetworkController } from './controller.js';
 import { SidecarError } from './errors.js';
 import type { LbHooks } from './hooks.js';
 import type { ServiceInfo, ServiceSpec } from './model.js';
-import type { EndpointRecord, NetworkRecord, ServiceRecord } from './records.js';
+import type { EndpointRecord, NetworkRecord, PublishTarget, ServiceRecord } from './records.js';
 import type { Records } from './state.js';
 
 export class Services {
@@ -30,30 +30,61 @@ export class Services {
     return all[0]!;
   }
 
+  /** The service a new task of `net` names: on that network, or a clear error. */
+  findForTask(name: string, net: NetworkRecord): ServiceRecord {
+    const rec = this.records.all().find((s) => s.spec.name === name && s.network === net.id);
+    if (rec) return rec;
+    const other = this.records.all().find((s) => s.spec.name === name);
+    if (!other) throw new SidecarError('SIDECAR_SERVICE_NOT_FOUND', `no service ${name}`);
+    const where = this.#c.networks.get(other.network)?.spec.name ?? other.network;
+    throw new SidecarError(
+      'SIDECAR_SERVICE_WRONG_NETWORK',
+      `service ${name} is on network ${where}, not ${net.spec.name}: a task attaches to its service's network`,
+    );
+  }
+
   async create(spec: ServiceSpec): Promise<ServiceInfo> {
     const net = this.#c.network(spec.network);
     if (this.records.all().some((s) => s.spec.name === spec.name && s.network === net.id)) {
       throw new SidecarError('SIDECAR_SERVICE_EXISTS', `service ${spec.name} exists on ${spec.network} already`);
     }
-    const rec: ServiceRecord = { id: randomBytes(32).toString('hex'), spec, network: net.id };
-    if (spec.mode === 'vip') {
-      if (!this.#lb) throw new SidecarError('SIDECAR_LB_UNAVAILABLE', 'vip services need the load balancer');
-      rec.vip = (await this.#c.ipam.requestAddress(net.pool4, spec.vip ? { address: spec.vip } : {})).address;
-      try {
-        rec.mark = await this.#c.ipam.requestId('mark');
-      } catch (err) {
-        await this.#c.ipam.releaseAddress(net.pool4, rec.vip);
-        throw err;
-      }
+    if (spec.vip6 && !net.pool6) {
+      throw new SidecarError(
+        'SIDECAR_INVALID_ARGUMENT',
+        `network ${spec.network} has no IPv6 subnet for VIP ${spec.vip6}`,
+      );
     }
+    // Before anything is taken: a host port in use refuses the service and changes nothing.
+    await this.#c.firewall.checkPorts(spec.publish ?? []);
+    const rec: ServiceRecord = { id: randomBytes(32).toString('hex'), spec, network: net.id };
     try {
+      if (spec.mode === 'vip') {
+        if (!this.#lb) throw new SidecarError('SIDECAR_LB_UNAVAILABLE', 'vip services need the load balancer');
+        rec.vip = (await this.#c.ipam.requestAddress(net.pool4, spec.vip ? { address: spec.vip } : {})).address;
+        rec.mark = await this.#c.ipam.requestId('mark');
+        if (net.pool6) {
+          rec.vip6 = (await this.#c.ipam.requestAddress(net.pool6, spec.vip6 ? { address: spec.vip6 } : {})).address;
+          rec.mark6 = await this.#c.ipam.requestId('mark');
+        }
+      }
       await this.records.put(rec);
       await this.refresh(rec);
+      for (const p of spec.publish ?? []) await this.#c.firewall.publish(net, this.#published(rec), p);
     } catch (err) {
       await this.#destroy(rec).catch(() => {});
       throw err;
     }
     return this.info(rec);
+  }
+
+  /** What a service's published ports lead to: its VIPs. */
+  #published(rec: ServiceRecord): PublishTarget {
+    return { network: rec.network, publish: rec.spec.publish ?? [], ip: rec.vip, ip6: rec.vip6 };
+  }
+
+  /** Every service's published ports, for the firewall's reconcile. */
+  publishTargets(): PublishTarget[] {
+    return this.records.all().map((r) => this.#published(r));
   }
 
   async remove(name: string, network?: string): Promise<void> {
@@ -71,11 +102,14 @@ export class Services {
   async #destroy(rec: ServiceRecord): Promise<void> {
     const net = this.#c.networks.get(rec.network);
     if (net) {
+      for (const p of rec.spec.publish ?? []) await this.#c.firewall.unpublish(net, this.#published(rec), p);
       this.#c.dns.service(net, rec, undefined);
-      if (rec.vip) await this.#lb?.remove(net, rec);
+      if (rec.vip || rec.spec.health) await this.#lb?.remove(net, rec);
       if (rec.vip) await this.#c.ipam.releaseAddress(net.pool4, rec.vip).catch(() => false);
+      if (rec.vip6 && net.pool6) await this.#c.ipam.releaseAddress(net.pool6, rec.vip6).catch(() => false);
     }
-    if (rec.mark !== undefined) await this.#c.ipam.releaseId('mark', rec.mark).catch(() => false);
+    for (const m of [rec.mark, rec.mark6])
+      if (m !== undefined) await this.#c.ipam.releaseId('mark', m).catch(() => false);
     await this.records.delete(rec.id);
   }
 
@@ -90,14 +124,36 @@ export class Services {
   async refresh(rec: ServiceRecord, net: NetworkRecord | undefined = this.#c.networks.get(rec.network)): Promise<void> {
     if (!net) return;
     const tasks = this.tasks(rec);
-    this.#c.dns.service(net, rec, tasks);
-    if (rec.vip && this.#lb) {
+    if ((rec.vip || rec.spec.health) && this.#lb) {
+      const weight = (t: EndpointRecord) => t.weight ?? 1;
       await this.#lb.sync(
         net,
         rec,
-        tasks.filter((t) => t.ip).map((t) => ({ address: t.ip!, weight: t.weight ?? 1 })),
+        tasks.flatMap((t) =>
+          [t.ip, t.ip6].filter((a): a is string => !!a).map((address) => ({ address, weight: weight(t) })),
+        ),
       );
     }
+    this.dnsRefresh(rec, net);
+  }
+
+  /** DNS answers the service's healthy tasks (after a health check changed its mind too). */
+  dnsRefresh(rec: ServiceRecord, net: NetworkRecord | undefined = this.#c.networks.get(rec.network)): void {
+    if (!net) return;
+    const out = this.#unhealthy(rec, net);
+    this.#c.dns.service(
+      net,
+      rec,
+      this.tasks(rec).map((t) => (this.#healthy(t, out) ? t : { ...t, weight: 0 })),
+    );
+  }
+
+  #unhealthy(rec: ServiceRecord, net: NetworkRecord): Set<string> {
+    return rec.spec.health && this.#lb ? this.#lb.unhealthy(net, rec) : new Set();
+  }
+
+  #healthy(t: EndpointRecord, out: Set<string>): boolean {
+    return !(t.ip && out.has(t.ip)) && !(t.ip6 && out.has(t.ip6));
   }
 
   /** Refreshes the services an endpoint is (or was) a task of. */
@@ -109,17 +165,22 @@ export class Services {
   }
 
   info(rec: ServiceRecord): ServiceInfo {
+    const net = this.#c.networks.get(rec.network);
+    const out = net ? this.#unhealthy(rec, net) : new Set<string>();
     const info: ServiceInfo = {
       ...rec.spec,
-      network: this.#c.networks.get(rec.network)?.spec.name ?? rec.network,
+      network: net?.spec.name ?? rec.network,
       id: rec.id,
       backends: this.tasks(rec).map((t) => ({
         ...(t.name ? { name: t.name } : {}),
         address: t.ip ?? '',
+        ...(t.ip6 ? { address6: t.ip6 } : {}),
         weight: t.weight ?? 1,
+        ...(rec.spec.health ? { health: this.#healthy(t, out) ? ('healthy' as const) : ('unhealthy' as const) } : {}),
       })),
     };
     if (rec.vip) info.vip = rec.vip;
+    if (rec.vip6) info.vip6 = rec.vip6;
     if (rec.mark !== undefined) info.mark = rec.mark;
     return info;
   }

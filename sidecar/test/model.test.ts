@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseAttachSpec, parseNetworkSpec, parsePublish, parseServiceSpec } from '../src/model.js';
+import { parseAttachSpec, parseHealth, parseNetworkSpec, parsePublish, parseServiceSpec } from '../src/model.js';
 
 const codeOf = (fn: () => unknown) => {
   try {
@@ -125,10 +125,54 @@ describe('service specs', () => {
     [{ name: 'w', network: 'n', mode: 'dnsrr', vip: '10.0.0.9' }, /no VIP/],
     [{ name: 'w', network: 'n', ports: ['80/sctp'] }, /PORT/],
     [{ name: 'w', network: 'n', ports: ['80', '80/tcp'] }, /twice/],
-    [{ name: 'w', network: 'n', vip: 'ten' }, /not an address/],
+    [{ name: 'w', network: 'n', vip: 'ten' }, /not an IPv4 address/],
+    [{ name: 'w', network: 'n', vip6: '10.0.0.9' }, /not an IPv6 address/],
+    [{ name: 'w', network: 'n', mode: 'dnsrr', publish: ['8080:80'] }, /needs mode vip/],
+    [{ name: 'w', network: 'n', ports: ['80/tcp'], publish: ['8080:81'] }, /no port 81\/tcp/],
+    [{ name: 'w', network: 'n', health: 'icmp:80' }, /expected tcp:PORT/],
+    [{ name: 'w', network: 'n', health: 'tcp:80/x' }, /expected tcp:PORT/],
+    [{ name: 'w', network: 'n', health: 'tcp:80,interval=2' }, /duration/],
+    [{ name: 'w', network: 'n', health: 'tcp:80,rise=0' }, /count from 1/],
+    [{ name: 'w', network: 'n', health: 'tcp:80,every=2s' }, /unknown option/],
+    [{ name: 'w', network: 'n', health: 'tcp:80,interval=1s,timeout=2s' }, /longer than the interval/],
+    [{ name: 'w', network: 'n', health: { type: 'tcp' } }, /expected tcp:PORT/],
   ])('refuses %j', (body, why) => {
     expect(codeOf(() => parseServiceSpec(body))).toBe('API_INVALID_ARGUMENT');
     expect(() => parseServiceSpec(body)).toThrow(why);
+  });
+
+  it('parses health checks, as text and as an object', () => {
+    expect(parseHealth('tcp:80')).toEqual({
+      type: 'tcp',
+      port: 80,
+      intervalMs: 5000,
+      timeoutMs: 1000,
+      rise: 2,
+      fall: 3,
+    });
+    expect(parseHealth('http:8080/healthz,interval=2s,timeout=500ms,rise=1,fall=2')).toEqual({
+      type: 'http',
+      port: 8080,
+      path: '/healthz',
+      intervalMs: 2000,
+      timeoutMs: 500,
+      rise: 1,
+      fall: 2,
+    });
+    const spec = parseServiceSpec({
+      name: 'w',
+      network: 'n',
+      health: { type: 'http', port: 80, intervalMs: 300, timeoutMs: 200 },
+    });
+    expect(spec.health).toEqual({
+      type: 'http',
+      port: 80,
+      path: '/',
+      intervalMs: 300,
+      timeoutMs: 200,
+      rise: 2,
+      fall: 3,
+    });
   });
 
   it('attach takes defaultRoute as a boolean only', () => {

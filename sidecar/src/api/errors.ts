@@ -24,7 +24,11 @@ export class ApiError extends Error {
 
 /** The HTTP status for an error code of any package: what a client can do about it. */
 export function statusOf(code: string): number {
-  if (code === 'API_BAD_REQUEST' || code === 'API_INVALID_ARGUMENT' || /_INVALID_|_OUT_OF_RANGE$/.test(code)) {
+  if (
+    code === 'API_BAD_REQUEST' ||
+    code === 'API_INVALID_ARGUMENT' ||
+    /_INVALID_|_OUT_OF_RANGE$|_WRONG_NETWORK$/.test(code)
+  ) {
     return 400;
   }
   if (code.endsWith('_NOT_FOUND')) return 404;

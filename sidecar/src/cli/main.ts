@@ -27,8 +27,9 @@ Commands:
          [--ifname IF] [--publish [HOSTIP:]HOSTPORT:PORT[/PROTO]]... [--service NAME [--weight N]]
          [--default-route]            this network's gateway becomes the default route
                                  NETNS: /proc/PID/ns/net, a Docker SandboxKey, or an ip-netns name
-  service create NAME --network NET [--vip IP] [--port [NAME=]PORT[:TARGET][/PROTO]]...
-         [--scheduler rr|wrr|lc|sh] [--mode vip|dnsrr]
+  service create NAME --network NET [--vip IP [--vip IPV6]] [--port [NAME=]PORT[:TARGET][/PROTO]]...
+         [--scheduler rr|wrr|lc|sh] [--mode vip|dnsrr] [--publish [HOSTIP:]HOSTPORT:PORT[/PROTO]]...
+         [--health tcp:PORT|http:PORT[/PATH][,interval=5s][,timeout=1s][,rise=2][,fall=3]]
   service ls | inspect NAME | rm NAME | backends NAME   [--network NET when the name is on several]
   detach NETNS [--network NET]
   ps                             list endpoints
@@ -83,7 +84,8 @@ export async function main(argv: string[], io: Io, env: NodeJS.ProcessEnv = proc
         service: { type: 'string' },
         weight: { type: 'string' },
         'default-route': { type: 'boolean' },
-        vip: { type: 'string' },
+        vip: { type: 'string', multiple: true },
+        health: { type: 'string' },
         port: { type: 'string', multiple: true },
         scheduler: { type: 'string' },
         mode: { type: 'string' },
@@ -115,9 +117,11 @@ export async function main(argv: string[], io: Io, env: NodeJS.ProcessEnv = proc
           network: values.network,
           ports: values.port ?? [],
         };
-        for (const k of ['vip', 'scheduler', 'mode'] as const) if (values[k]) body[k] = values[k];
+        for (const k of ['scheduler', 'mode', 'health'] as const) if (values[k]) body[k] = values[k];
+        for (const v of values.vip ?? []) body[isIP(v) === 6 ? 'vip6' : 'vip'] = v;
+        if (values.publish) body.publish = values.publish;
         const svc = await api.call<ServiceInfo>('POST', '/services', body);
-        io.out(`${svc.vip ?? svc.mode}\n`);
+        io.out(`${[svc.vip, svc.vip6].filter(Boolean).join(' ') || svc.mode}\n`);
         return 0;
       }
       case 'service ls': {
@@ -131,7 +135,7 @@ export async function main(argv: string[], io: Io, env: NodeJS.ProcessEnv = proc
                 s.name,
                 s.network,
                 s.mode,
-                s.vip ?? '',
+                [s.vip, s.vip6].filter(Boolean).join(','),
                 s.ports.map((p) => `${p.port}/${p.proto}`).join(',') || '*',
                 s.scheduler,
                 String(s.backends.length),
@@ -153,8 +157,13 @@ export async function main(argv: string[], io: Io, env: NodeJS.ProcessEnv = proc
         else
           io.out(
             `${table(
-              ['NAME', 'ADDRESS', 'WEIGHT'],
-              svc.backends.map((b) => [b.name ?? '', b.address, String(b.weight)]),
+              ['NAME', 'ADDRESS', 'WEIGHT', 'HEALTH'],
+              svc.backends.map((b) => [
+                b.name ?? '',
+                [b.address, b.address6].filter(Boolean).join(','),
+                String(b.weight),
+                b.health ?? '-',
+              ]),
             )}\n`,
           );
         return 0;
