@@ -127,3 +127,45 @@ it('without --health every task counts, and backends shows no health', async () 
   await task('plain-1', 'plain');
   expect(await health('plain')).toEqual({ 'plain-1': 'none' });
 });
+
+it('probes from the load-balancer sandbox: tasks on macvlan, which the host cannot reach', {
+  timeout: 60_000,
+}, async () => {
+  const lan = await Netns.create('cnmd-lan');
+  made.push(lan);
+  await host.ns.exec('ip', ['link', 'add', 'lan0', 'type', 'veth', 'peer', 'name', 'router0', 'netns', lan.name]);
+  await host.ns.exec('ip', ['link', 'set', 'lan0', 'up']);
+  await lan.exec('ip', ['link', 'set', 'router0', 'up']);
+  await host.ok('network', 'create', 'mlan', '--driver', 'macvlan', '--opt', 'parent=lan0', '--subnet', '192.0.2.0/24');
+  await host.ok(
+    'service',
+    'create',
+    'mac',
+    '--network',
+    'mlan',
+    '--mode',
+    'dnsrr',
+    '--health',
+    'tcp:81,interval=200ms,timeout=100ms,rise=1,fall=1',
+  );
+  const ns = await Netns.create('cnmd-sb');
+  made.push(ns);
+  let health = await NsServer.http(ns, 81, 'ok');
+  made.push(health);
+  const ip = (await host.ok('attach', ns.name, '--network', 'mlan', '--name', 'mac-1', '--service', 'mac')).split(
+    ' ',
+  )[1]!;
+  expect(await host.ns.exec('curl', ['-s', '--max-time', '1', `http://${ip}:81/`]).catch(() => 'unreachable')).toBe(
+    'unreachable',
+  );
+  const state = async () => (await host.json<Backend[]>('service', 'backends', 'mac'))[0]?.health;
+  await health.stop();
+  await until(async () => (await state()) === 'unhealthy');
+  // Back to healthy: a probe reached it, and not from the host.
+  health = await NsServer.http(ns, 81, 'ok');
+  made.push(health);
+  await until(async () => (await state()) === 'healthy');
+  await host.ok('detach', ns.name);
+  await host.ok('service', 'rm', 'mac');
+  await host.ok('network', 'rm', 'mlan');
+});
