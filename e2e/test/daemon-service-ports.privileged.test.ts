@@ -59,6 +59,10 @@ it('publishes a service port: from another host, from localhost, from a containe
   const w1 = await task('web-1', 'web', (ns) => NsServer.http(ns, 80, 'web-1'));
   const w2 = await task('web-2', 'web', (ns) => NsServer.http(ns, 80, 'web-2'));
   expect(await spread(inet, 'http://203.0.113.1:8080/')).toEqual(['web-1', 'web-2']);
+  // The same port on the host's IPv6 address leads to the IPv6 VIP.
+  await host.ns.exec('ip', ['addr', 'add', '2001:db8:107::1/64', 'dev', 'uplink0', 'nodad']);
+  await inet.exec('ip', ['addr', 'add', '2001:db8:107::2/64', 'dev', 'wan0', 'nodad']);
+  expect(await spread(inet, 'http://[2001:db8:107::1]:8080/')).toEqual(['web-1', 'web-2']);
   expect(await spread(host.ns, 'http://127.0.0.1:8080/')).toEqual(['web-1', 'web-2']);
   // Hairpin: a container on the network to the host's published port.
   expect(await spread(client, 'http://10.107.0.1:8080/')).toEqual(['web-1', 'web-2']);
