@@ -102,6 +102,12 @@ it.each<[string, string[], [string, unknown], string]>([
     '400 IPAM_ADDRESS_OUT_OF_RANGE',
   ],
   [
+    'an IPv6 VIP on a network without IPv6',
+    ['service', 'create', 'x', '--network', 'onet', '--vip', 'fd00:110::5'],
+    ['/services', svc({ network: 'onet', vip6: 'fd00:110::5' })],
+    '400 SIDECAR_INVALID_ARGUMENT',
+  ],
+  [
     'a published port another service holds',
     ['service', 'create', 'x', '--network', 'enet', '--port', '80/tcp', '--publish', '8080:80/tcp'],
     ['/services', svc({ publish: ['8080:80/tcp'] })],
