@@ -96,7 +96,10 @@ const nft = await benchNftables();
 const native = await benchIpvsNative(SERVICES, CHANGES);
 const vm = await benchIpvsVm();
 const ipvs = typeof vm === 'string' ? undefined : vm;
-console.log(JSON.stringify({ bench: 'lb-details', services: SERVICES, backends_per_service: 3, ...native, ...ipvs }));
+const { bench: _, ...inVm } = ipvs ?? {};
+console.log(
+  JSON.stringify({ bench: 'lb-details', services: SERVICES, backends_per_service: 3, ...nft, ...native, ...inVm }),
+);
 if (typeof vm === 'string') console.log(`IPVS in the VM: no figures: ${vm}`);
 console.log(
   JSON.stringify({

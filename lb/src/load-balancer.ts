@@ -62,6 +62,17 @@ export class LoadBalancer implements AsyncDisposable {
   readonly #health: HealthMonitor;
   readonly #onHealth: LoadBalancerOptions['onHealth'];
   #entries = new Map<string, Entry>();
+  /**
+   * What the data plane last took (in #entries' order) and where each VIP service sits in it,
+   * the marks in use and the services by VIP: kept as services come and go, so that a change
+   * to one of 10,000 services copies an array and replaces one element instead of passing over
+   * every service (and adding one does not compare it with every other).
+   */
+  #desired: VirtualService[] | undefined;
+  #at = new Map<string, number>();
+  #marks = new Set<number>();
+  #lowestFree = MIN_MARK;
+  #byVip = new Map<string, Set<string>>();
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
 
@@ -79,21 +90,19 @@ export class LoadBalancer implements AsyncDisposable {
 
   /** Applies the desired state as it is (after a restart: the data plane resyncs by difference). */
   sync(): Promise<ApplyResult> {
-    return this.#serial('sync', async () => this.#apply('sync', this.#entries));
+    return this.#serial('sync', async () => this.#apply('sync'));
   }
 
   addService(spec: ServiceSpec): Promise<Service> {
     return this.#serial('addService', async () => {
       const svc = validateService(spec);
       if (this.#entries.has(svc.name)) throw new LbError('LB_SERVICE_EXISTS', `service ${svc.name} exists`);
-      for (const e of this.#entries.values()) {
-        const clash = portsClash(svc, e.svc);
-        if (clash) throw new LbError('LB_PORT_IN_USE', `${clash} is taken by service ${e.svc.name}`);
+      for (const other of (svc.vip && this.#byVip.get(svc.vip)) || []) {
+        const clash = portsClash(svc, this.#entries.get(other)!.svc);
+        if (clash) throw new LbError('LB_PORT_IN_USE', `${clash} is taken by service ${other}`);
       }
       if (svc.endpointMode === 'vip') svc.mark = this.#mark(svc.mark);
-      const next = new Map(this.#entries);
-      next.set(svc.name, { svc, draining: new Map(), unhealthy: new Set() });
-      await this.#apply('addService', next, svc.name);
+      await this.#apply('addService', { name: svc.name, entry: { svc, draining: new Map(), unhealthy: new Set() } });
       // dnsrr services are watched too: nothing is balanced, but their DNS answers follow (onHealth).
       if (svc.health) {
         this.#health.watch(svc.name, svc.health, () => {
@@ -108,9 +117,7 @@ export class LoadBalancer implements AsyncDisposable {
   removeService(name: string): Promise<void> {
     return this.#serial('removeService', async () => {
       const e = this.#entry(name);
-      const next = new Map(this.#entries);
-      next.delete(name);
-      await this.#apply('removeService', next, name);
+      await this.#apply('removeService', { name });
       this.#health.stop(name);
       for (const d of e.draining.values()) this.#clock.clearTimeout(d.timer);
       await this.#flushUdp(
@@ -133,7 +140,7 @@ export class LoadBalancer implements AsyncDisposable {
       if (drain) {
         for (const a of gone) svc.backends.push({ address: a, weight: 0 });
       }
-      await this.#apply('setBackends', this.#with(e, svc), name);
+      await this.#apply('setBackends', this.#with(e, svc));
       for (const b of want) this.#undrain(e, b.address);
       if (drain) for (const a of gone) this.#startDrain(e, a, this.#drainMs, this.#weightBefore(e, a));
       else {
@@ -151,7 +158,7 @@ export class LoadBalancer implements AsyncDisposable {
       const b = validateBackend(e.svc, backend);
       const backends = e.svc.backends.filter((x) => x.address !== b.address);
       backends.push(b);
-      await this.#apply('addBackend', this.#with(e, { ...e.svc, backends }), name);
+      await this.#apply('addBackend', this.#with(e, { ...e.svc, backends }));
       this.#undrain(e, b.address);
     });
   }
@@ -170,7 +177,7 @@ export class LoadBalancer implements AsyncDisposable {
       if (e.draining.has(b.address)) return;
       const weight = b.weight;
       const backends = e.svc.backends.map((x) => (x === b ? { ...x, weight: 0 } : x));
-      await this.#apply('removeBackend', this.#with(e, { ...e.svc, backends }), name);
+      await this.#apply('removeBackend', this.#with(e, { ...e.svc, backends }));
       this.#startDrain(e, b.address, grace, weight);
     });
   }
@@ -192,7 +199,7 @@ export class LoadBalancer implements AsyncDisposable {
 
   /** What the data plane is sent: the VIP services, drained and unhealthy backends at weight 0. */
   desired(): VirtualService[] {
-    return desiredOf(this.#entries);
+    return desiredOf(this.#entries)[0];
   }
 
   /** Resolves when every change asked for so far (drain expiries included) is done. */
@@ -228,20 +235,19 @@ export class LoadBalancer implements AsyncDisposable {
     return e;
   }
 
-  #with(e: Entry, svc: Service): Map<string, Entry> {
-    const next = new Map(this.#entries);
-    next.set(svc.name, { ...e, svc, vs: undefined });
-    return next;
+  #with(e: Entry, svc: Service): Change {
+    return { name: svc.name, entry: { ...e, svc, vs: undefined } };
   }
 
   #mark(wanted: number | undefined): number {
-    const used = new Set([...this.#entries.values()].map((e) => e.svc.mark));
+    const used = this.#marks;
     if (wanted !== undefined) {
       if (used.has(wanted)) throw new LbError('LB_MARK_IN_USE', `mark ${wanted} is taken`);
       return wanted;
     }
-    let m = MIN_MARK;
+    let m = this.#lowestFree;
     while (used.has(m)) m++;
+    this.#lowestFree = m;
     if (m > 0xffffffff) throw new LbError('LB_MARK_IN_USE', 'no mark left');
     return m;
   }
@@ -271,7 +277,7 @@ export class LoadBalancer implements AsyncDisposable {
 
   async #remove(e: Entry, address: string, op: string): Promise<void> {
     const backends = e.svc.backends.filter((x) => x.address !== address);
-    await this.#apply(op, this.#with(e, { ...e.svc, backends }), e.svc.name);
+    await this.#apply(op, this.#with(e, { ...e.svc, backends }));
     this.#undrain(e, address);
     this.#entries.get(e.svc.name)?.unhealthy.delete(address);
     await this.#flushUdp(e.svc, [address]);
@@ -291,19 +297,33 @@ export class LoadBalancer implements AsyncDisposable {
       if (healthy) e.unhealthy.delete(address);
       else e.unhealthy.add(address);
       e.vs = undefined;
-      await this.#apply('health', this.#entries, service);
+      await this.#apply('health', { name: service, entry: e });
       this.#onHealth?.(service, address, healthy);
     }).catch(() => {});
   }
 
   /**
-   * Sends `next` to the data plane and commits it when the data plane took it. `touched` names
-   * the one service that differs from the committed state, so the data plane is told what
-   * changed (ApplyHint) instead of finding it among every service; none for a full sync.
+   * Sends the desired state with `change` (one service added, replaced or, without an entry,
+   * removed; none for a full sync) to the data plane, with an ApplyHint naming that service, and
+   * commits the change once the data plane took it.
    */
-  async #apply(op: string, next: Map<string, Entry>, touched?: string): Promise<ApplyResult> {
-    const desired = desiredOf(next);
-    const hint = touched === undefined ? undefined : hintOf(this.#entries.get(touched), next.get(touched));
+  async #apply(op: string, change?: Change): Promise<ApplyResult> {
+    const before = change && this.#entries.get(change.name);
+    const after = change?.entry;
+    const pos = change && this.#at.get(change.name);
+    const vip = after?.svc.endpointMode === 'vip';
+    let desired = this.#desired;
+    let at: Map<string, number> | undefined;
+    let added: number | undefined;
+    if (desired && change && vip && (pos !== undefined || !before)) {
+      desired = desired.slice(); // the data plane may keep the array it was given
+      if (pos !== undefined) desired[pos] = vsOf(after!);
+      else added = desired.push(vsOf(after!)) - 1; // a new name goes last in #entries too
+    } else if (!desired || (change && (vip || before?.svc.endpointMode === 'vip'))) {
+      // (a dnsrr service is not in the desired state: its changes leave it as it is)
+      [desired, at] = desiredOf(this.#entries, change);
+    }
+    const hint = change && hintOf(before, after);
     const t0 = performance.now();
     let r: ApplyResult | undefined;
     let error: string | undefined;
@@ -331,8 +351,28 @@ export class LoadBalancer implements AsyncDisposable {
         syncChannel.publish(ev);
       }
     }
-    this.#entries = next;
+    if (change) this.#commit(change.name, before, after);
+    this.#desired = desired;
+    if (at) this.#at = at;
+    if (added !== undefined) this.#at.set(change!.name, added);
     return r;
+  }
+
+  #commit(name: string, before: Entry | undefined, after: Entry | undefined): void {
+    if (after) this.#entries.set(name, after);
+    else this.#entries.delete(name);
+    if (before?.svc === after?.svc) return;
+    if (before?.svc.mark !== undefined && before.svc.mark !== after?.svc.mark) {
+      this.#marks.delete(before.svc.mark);
+      this.#lowestFree = Math.min(this.#lowestFree, before.svc.mark);
+    }
+    if (after?.svc.mark !== undefined) this.#marks.add(after.svc.mark);
+    if (before?.svc.vip && before.svc.vip !== after?.svc.vip) this.#byVip.get(before.svc.vip)?.delete(name);
+    if (after?.svc.vip) {
+      let names = this.#byVip.get(after.svc.vip);
+      if (!names) this.#byVip.set(after.svc.vip, (names = new Set()));
+      names.add(name);
+    }
   }
 
   #serial<T>(_op: string, fn: () => Promise<T>, whenClosed = false): Promise<T> {
@@ -345,14 +385,27 @@ export class LoadBalancer implements AsyncDisposable {
   }
 }
 
-/** The same frozen object for an unchanged entry: a change to one of 10,000 services then
- * costs the data plane one comparison per other service. */
-function desiredOf(entries: Map<string, Entry>): VirtualService[] {
+/** One service added, replaced (`entry`) or removed (none). */
+interface Change {
+  name: string;
+  entry?: Entry;
+}
+
+/** The same frozen object for an unchanged entry (a data plane takes it as unchanged at a glance). */
+const vsOf = (e: Entry): VirtualService => (e.vs ??= toVirtualService(e.svc, e.unhealthy));
+
+/** The desired state of `entries` with `change` made, and where each VIP service sits in it. */
+function desiredOf(entries: Map<string, Entry>, change?: Change): [VirtualService[], Map<string, number>] {
   const out: VirtualService[] = [];
-  for (const e of entries.values()) {
-    if (e.svc.endpointMode === 'vip') out.push((e.vs ??= toVirtualService(e.svc, e.unhealthy)));
-  }
-  return out;
+  const at = new Map<string, number>();
+  const add = (name: string, e: Entry | undefined) => {
+    if (e?.svc.endpointMode !== 'vip') return;
+    at.set(name, out.length);
+    out.push(vsOf(e));
+  };
+  for (const [name, e] of entries) add(name, name === change?.name ? change.entry : e);
+  if (change && !entries.has(change.name)) add(change.name, change.entry);
+  return [out, at];
 }
 
 /** What one service's change is to the data plane: its VirtualService again, or its mark gone. */

@@ -85,6 +85,28 @@ describe('services', () => {
     expect((await dp.read())[0]?.backends).toEqual([{ address: '10.0.1.3', weight: 1 }]);
   });
 
+  it('a VIP port and a mark freed by a removal are free again; what it sends follows every change', async () => {
+    await lb.addService(web());
+    await lb.addService(web({ name: 'api', vip: '10.0.1.11' }));
+    await lb.addService({ name: 'db', network: net, endpointMode: 'dnsrr' });
+    expect(await code(lb.addService(web({ name: 'web2' })))).toBe('LB_PORT_IN_USE');
+    await lb.removeService('web');
+    expect((await lb.addService(web({ name: 'web2' }))).mark).toBe(256);
+    expect(await code(lb.addService(web({ name: 'web3', vip: '10.0.1.12', mark: 257 })))).toBe('LB_MARK_IN_USE');
+    await lb.addBackend('api', { address: '10.0.1.5' });
+    await lb.removeService('db');
+    await lb.addBackend('web2', { address: '10.0.1.6' });
+    dp.failNext = new Error('kernel says no');
+    expect(await code(lb.removeService('api'))).toBe('LB_DATAPLANE');
+    await lb.removeBackend('web2', '10.0.1.6', { graceMs: 0 });
+    const held = await dp.read();
+    expect(lb.desired().sort((a, b) => a.mark - b.mark)).toEqual(held);
+    expect(held.map((vs) => [vs.mark, vs.vip, vs.backends.length])).toEqual([
+      [256, '10.0.1.10', 0],
+      [257, '10.0.1.11', 1],
+    ]);
+  });
+
   it('names a missing service or backend', async () => {
     expect(await code(lb.removeService('nope'))).toBe('LB_SERVICE_NOT_FOUND');
     await lb.addService(web());
