@@ -27,6 +27,9 @@ export class NftWorker {
     const id = this.#next++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
+      // Only calls in flight keep the process alive: a daemon that awaits one before anything
+      // else holds the event loop (reconcile at start, before the API listens) must not exit (13).
+      child.channel?.ref();
       child.send({ id, netns, script });
     });
   }
@@ -43,6 +46,7 @@ export class NftWorker {
       const p = this.#pending.get(m.id);
       if (!p) return;
       this.#pending.delete(m.id);
+      if (this.#pending.size === 0) child.channel?.unref();
       if (m.error === undefined) p.resolve();
       else p.reject(new SidecarError('SIDECAR_NFT', m.error));
     });
