@@ -32,7 +32,9 @@ export class TestHost {
   }
 
   /** A host namespace with a running daemon. `upstreams` are its DNS upstreams (default none). */
-  static async start(opts: { upstreams?: string[]; args?: string[] } = {}): Promise<TestHost> {
+  static async start(
+    opts: { upstreams?: string[]; args?: string[]; dockerSocket?: string; dockerScope?: string } = {},
+  ): Promise<TestHost> {
     const ns = await Netns.create('cnmd-h');
     const dir = await mkdtemp(join(tmpdir(), 'cnmd-host-'));
     // The host's resolv.conf as the daemon sees it: only the test's own upstreams, never the machine's.
@@ -41,6 +43,9 @@ export class TestHost {
       `search cnmd.test\noptions ndots:0\n${(opts.upstreams ?? []).map((u) => `nameserver ${u}\n`).join('')}`,
     );
     const extra = [...(opts.args ?? [])];
+    // The Docker source (docker/source.ts); with a scope, only the test's own containers.
+    if (opts.dockerSocket) extra.push('--docker-socket', opts.dockerSocket);
+    if (opts.dockerScope) extra.push('--docker-scope', opts.dockerScope);
     for (const u of opts.upstreams ?? ['127.0.0.1:1']) extra.push('--dns-upstream', u);
     const host = new TestHost(ns, dir, extra);
     try {
@@ -101,7 +106,7 @@ export class TestHost {
       this.#log += d.toString();
     });
     const exited = new Promise<never>((_, reject) =>
-      proc.once('exit', (code) => reject(new Error(`the daemon exited (${code}): ${this.#log}`))),
+      proc.once('close', (code) => reject(new Error(`the daemon exited (${code}): ${this.#log}`))),
     );
     for (let i = 0; i < 200; i++) {
       const r = await Promise.race([this.cli('network', 'ls', '--json'), exited]);
@@ -122,8 +127,12 @@ export class TestHost {
 
   async #stop(signal: NodeJS.Signals): Promise<void> {
     const p = this.#daemon;
-    this.#daemon = undefined;
     if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    // Networks made on first use (the Docker source) have load-balancer sandboxes too.
+    const r = await this.cli('network', 'ls', '--json');
+    if (r.code === 0)
+      for (const n of JSON.parse(r.out) as { id: string }[]) this.#lbs.add(`cnmd-lb-${n.id.slice(0, 10)}`);
+    this.#daemon = undefined;
     const gone = new Promise((resolve) => p.once('exit', resolve));
     p.kill(signal);
     await gone;

@@ -18,8 +18,11 @@ const USAGE = `Usage: cnmd daemon [OPTIONS]
                         containers labelled cnmd.networks are attached (off by default)
   --lb-dataplane MODE   how vip services are balanced: auto (IPVS where the kernel offers
                         it, else nftables; the default), ipvs or nftables
+  --docker-scope NAME   only containers labelled cnmd.scope=NAME (several cnmd on one
+                        engine); without it, only containers with no cnmd.scope
   --config FILE         a JSON file with the same settings (stateDir, socket, apiTcp,
-                        dnsUpstreams, resolvConf, dockerSocket, lbDataplane); flags win over it
+                        dnsUpstreams, resolvConf, dockerSocket, dockerScope, lbDataplane);
+                        flags win over it
 `;
 
 export async function loadConfig(args: string[]): Promise<DaemonConfig | 'help'> {
@@ -33,6 +36,7 @@ export async function loadConfig(args: string[]): Promise<DaemonConfig | 'help'>
       'resolv-conf': { type: 'string' },
       'docker-socket': { type: 'string' },
       'lb-dataplane': { type: 'string' },
+      'docker-scope': { type: 'string' },
       config: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -51,7 +55,7 @@ export async function loadConfig(args: string[]): Promise<DaemonConfig | 'help'>
     }
     for (const [k, v] of Object.entries(file)) {
       const want = k === 'dnsUpstreams' ? 'array' : k === 'sweepMs' ? 'number' : 'string';
-      if (!(k in config) && !['apiTcp', 'dnsUpstreams', 'dockerSocket'].includes(k)) {
+      if (!(k in config) && !['apiTcp', 'dnsUpstreams', 'dockerSocket', 'dockerScope'].includes(k)) {
         throw new SidecarError('SIDECAR_CONFIG_INVALID', `${values.config}: unknown setting ${k}`);
       }
       if (want === 'array' ? !Array.isArray(v) || !v.every((x) => typeof x === 'string') : typeof v !== want) {
@@ -73,6 +77,7 @@ export async function loadConfig(args: string[]): Promise<DaemonConfig | 'help'>
       `lbDataplane ${JSON.stringify(config.lbDataplane)}: expected ${LB_DATAPLANE_MODES.join(', ')}`,
     );
   }
+  if (values['docker-scope']) config.dockerScope = values['docker-scope'];
   return config;
 }
 

@@ -36,6 +36,8 @@ export interface DaemonConfig {
   dockerSocket?: string;
   /** The load balancers' data plane: IPVS where the kernel offers it (auto), or as told. */
   lbDataplane: LbDataplaneMode;
+  /** Only containers labelled cnmd.scope=this (several cnmd on one engine); else only unscoped ones. */
+  dockerScope?: string;
 }
 
 export function defaultConfig(): DaemonConfig {
@@ -121,6 +123,7 @@ export class Daemon {
         client: new DockerClient({ socket: c.dockerSocket }),
         controller: this.controller,
         log,
+        ...(c.dockerScope ? { scope: c.dockerScope } : {}),
       });
       this.#docker.start();
     }

@@ -81,8 +81,13 @@ describe('docker labels', () => {
     [{ 'cnmd.networks': 'a', 'cnmd.service': 's', 'cnmd.weight': '-1' }],
     [{ 'cnmd.networks': 'a', 'cnmd.service': 's', 'cnmd.weight': '70000' }],
     [{ 'cnmd.networks': 'a', 'cnmd.netwrks': 'b' }],
+    [{ 'cnmd.networks': 'a', 'cnmd.scope': 'no scope' }],
   ])('refuses %j', (labels) => {
     expect(() => parseLabels(labels)).toThrow(expect.objectContaining({ code: 'SIDECAR_DOCKER_LABEL' }));
+  });
+
+  it('reads a scope', () => {
+    expect(parseLabels({ 'cnmd.networks': 'a', 'cnmd.scope': 'ci-7' })?.scope).toBe('ci-7');
   });
 
   it('names the label and the reason', () => {

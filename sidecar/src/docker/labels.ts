@@ -8,7 +8,16 @@ import { ALIAS, NAME, parseServicePort, type ServicePortSpec } from '../model.js
 
 export const NETWORKS_LABEL = 'cnmd.networks';
 const COMPOSE_SERVICE = 'com.docker.compose.service';
-const KNOWN = ['cnmd.networks', 'cnmd.aliases', 'cnmd.service', 'cnmd.ports', 'cnmd.health', 'cnmd.weight'];
+export const SCOPE_LABEL = 'cnmd.scope';
+const KNOWN = [
+  'cnmd.networks',
+  'cnmd.aliases',
+  'cnmd.service',
+  'cnmd.ports',
+  'cnmd.health',
+  'cnmd.weight',
+  SCOPE_LABEL,
+];
 
 export interface NetworkWish {
   name: string;
@@ -27,6 +36,8 @@ export interface DockerIntent {
   ports: ServicePortSpec[];
   health?: HealthCheckSpec;
   weight?: number;
+  /** Only the cnmd daemon started with this scope (--docker-scope) handles the container. */
+  scope?: string;
 }
 
 const bad = (label: string, value: string, why: string) =>
@@ -74,6 +85,11 @@ export function parseLabels(labels: Record<string, string> | null | undefined): 
     }
   }
   if (l['cnmd.health'] !== undefined) intent.health = parseHealth(l['cnmd.health']);
+  const scope = l[SCOPE_LABEL];
+  if (scope !== undefined) {
+    if (!NAME.test(scope)) throw bad(SCOPE_LABEL, scope, 'not a valid scope name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)');
+    intent.scope = scope;
+  }
   const weight = l['cnmd.weight'];
   if (weight !== undefined) {
     if (!/^\d{1,5}$/.test(weight) || Number(weight) > 65535) throw bad('cnmd.weight', weight, 'expected 0..65535');

@@ -12,7 +12,7 @@ import { sandboxKey } from '../sandbox-path.js';
 import type { DockerClient } from './client.js';
 import type { DockerEvent, EventStream } from './events.js';
 import { containerOf, type DockerContainer } from './inspect.js';
-import { type DockerIntent, NETWORKS_LABEL, parseLabels } from './labels.js';
+import { type DockerIntent, NETWORKS_LABEL, parseLabels, SCOPE_LABEL } from './labels.js';
 import { writeResolvConf } from './resolv-conf.js';
 
 export interface DockerSourceOptions {
@@ -20,6 +20,11 @@ export interface DockerSourceOptions {
   controller: NetworkController;
   /** One line, without a newline: what was left alone and why, connections and outages. */
   log: (line: string) => void;
+  /**
+   * Several cnmd daemons on one engine: with a scope, only containers labelled cnmd.scope=SCOPE;
+   * without, only containers with no cnmd.scope.
+   */
+  scope?: string;
   minBackoffMs?: number;
   maxBackoffMs?: number;
 }
@@ -31,7 +36,9 @@ export interface DockerReconcileReport {
 }
 
 export class DockerSource {
-  readonly #o: Required<DockerSourceOptions>;
+  readonly #o: Required<Omit<DockerSourceOptions, 'scope'>>;
+  readonly #scope: string | undefined;
+  readonly #labels: string[];
   readonly #queues = new Map<string, Promise<void>>();
   /** Containers already logged as left alone: one line each, not one per reconcile. */
   readonly #warned = new Set<string>();
@@ -42,6 +49,9 @@ export class DockerSource {
 
   constructor(o: DockerSourceOptions) {
     this.#o = { minBackoffMs: 100, maxBackoffMs: 5000, ...o };
+    this.#scope = o.scope;
+    // The engine filters by scope when there is one (labels AND together).
+    this.#labels = [NETWORKS_LABEL, ...(o.scope ? [`${SCOPE_LABEL}=${o.scope}`] : [])];
   }
 
   /** Connects in the background: the daemon serves whether or not the engine is up. */
@@ -74,7 +84,7 @@ export class DockerSource {
         const stream = await client.events({
           type: ['container'],
           event: ['start', 'die', 'destroy'],
-          label: [NETWORKS_LABEL],
+          label: this.#labels,
         });
         this.#stream = stream;
         if (this.#closed) break;
@@ -131,7 +141,7 @@ export class DockerSource {
   /** Attaches every running labelled container that is missing; detaches what belongs to none. */
   async reconcile(): Promise<DockerReconcileReport> {
     const c = this.#o.controller;
-    const running = await this.#o.client.containers({ label: [NETWORKS_LABEL], status: ['running'] });
+    const running = await this.#o.client.containers({ label: this.#labels, status: ['running'] });
     const ids = new Set(running.map((r) => r.Id));
     const gone = new Set(
       c.endpoints
@@ -159,6 +169,12 @@ export class DockerSource {
       return this.#leaveAlone(ctr, (err as Error).message);
     }
     if (!intent) return;
+    if (intent.scope !== this.#scope) {
+      return this.#leaveAlone(
+        ctr,
+        `it is in scope ${intent.scope ?? '(none)'}, this cnmd in ${this.#scope ?? '(none)'}`,
+      );
+    }
     if (ctr.networkMode !== 'none') {
       return this.#leaveAlone(ctr, `network mode ${ctr.networkMode}: labelled containers run with --network none`);
     }
