@@ -23,7 +23,7 @@ describe('docker labels', () => {
         'cnmd.aliases': 'db,primary.db,db',
         'cnmd.service': 'pg',
         'cnmd.ports': 'sql=5432/tcp,53/udp,8080:80',
-        'cnmd.health': 'http:80/healthz,interval=500ms,timeout=2s,healthy=1,unhealthy=5',
+        'cnmd.health': 'http:80/healthz,interval=2s,timeout=500ms,rise=1,fall=5',
         'cnmd.weight': '0',
         'other.label': 'anything',
       }),
@@ -40,10 +40,10 @@ describe('docker labels', () => {
         type: 'http',
         port: 80,
         path: '/healthz',
-        intervalMs: 500,
-        timeoutMs: 2000,
-        healthyThreshold: 1,
-        unhealthyThreshold: 5,
+        intervalMs: 2000,
+        timeoutMs: 500,
+        rise: 1,
+        fall: 5,
       },
       weight: 0,
     });
@@ -58,6 +58,10 @@ describe('docker labels', () => {
     expect(parseLabels({ 'cnmd.networks': 'app', 'cnmd.service': 'x', 'cnmd.health': 'tcp:80' })?.health).toEqual({
       type: 'tcp',
       port: 80,
+      intervalMs: 5000,
+      timeoutMs: 1000,
+      rise: 2,
+      fall: 3,
     });
   });
 
@@ -78,6 +82,7 @@ describe('docker labels', () => {
     [{ 'cnmd.networks': 'a', 'cnmd.service': 's', 'cnmd.health': 'tcp:80/x' }],
     [{ 'cnmd.networks': 'a', 'cnmd.service': 's', 'cnmd.health': 'tcp:80,interval=2' }],
     [{ 'cnmd.networks': 'a', 'cnmd.service': 's', 'cnmd.health': 'tcp:80,retries=3' }],
+    [{ 'cnmd.networks': 'a', 'cnmd.service': 's', 'cnmd.health': 'tcp:80,interval=1s,timeout=2s' }],
     [{ 'cnmd.networks': 'a', 'cnmd.service': 's', 'cnmd.weight': '-1' }],
     [{ 'cnmd.networks': 'a', 'cnmd.service': 's', 'cnmd.weight': '70000' }],
     [{ 'cnmd.networks': 'a', 'cnmd.netwrks': 'b' }],

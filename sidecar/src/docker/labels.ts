@@ -2,9 +2,8 @@
 // an intent out, or SIDECAR_DOCKER_LABEL naming the label and why; the source then leaves the
 // container alone. A container without `cnmd.networks` is not cnmd's (undefined).
 import { isIP } from 'node:net';
-import type { HealthCheckSpec } from '@cnmd/lb';
 import { SidecarError } from '../errors.js';
-import { ALIAS, NAME, parseServicePort, type ServicePortSpec } from '../model.js';
+import { ALIAS, type HealthSpec, NAME, parseHealth, parseServicePort, type ServicePortSpec } from '../model.js';
 
 export const NETWORKS_LABEL = 'cnmd.networks';
 const COMPOSE_SERVICE = 'com.docker.compose.service';
@@ -34,7 +33,7 @@ export interface DockerIntent {
   service?: string;
   /** The service's ports and health check, when it is created on first use. */
   ports: ServicePortSpec[];
-  health?: HealthCheckSpec;
+  health?: HealthSpec;
   weight?: number;
   /** Only the cnmd daemon started with this scope (--docker-scope) handles the container. */
   scope?: string;
@@ -84,7 +83,14 @@ export function parseLabels(labels: Record<string, string> | null | undefined): 
       }
     }
   }
-  if (l['cnmd.health'] !== undefined) intent.health = parseHealth(l['cnmd.health']);
+  const health = l['cnmd.health'];
+  if (health !== undefined) {
+    try {
+      intent.health = parseHealth(health); // the syntax of `cnmd service create --health`
+    } catch (err) {
+      throw bad('cnmd.health', health, (err as Error).message);
+    }
+  }
   const scope = l[SCOPE_LABEL];
   if (scope !== undefined) {
     if (!NAME.test(scope)) throw bad(SCOPE_LABEL, scope, 'not a valid scope name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)');
@@ -118,43 +124,4 @@ function parseNetworks(value: string): NetworkWish[] {
     out.push(wish);
   }
   return out;
-}
-
-/** `tcp:80` or `http:80/healthz`, then `interval=2s,timeout=1s,healthy=2,unhealthy=3`. */
-export function parseHealth(value: string): HealthCheckSpec {
-  const [check, ...opts] = list('cnmd.health', value);
-  const m = /^(tcp|http):(\d{1,5})(\/\S*)?$/.exec(check ?? '');
-  const port = Number(m?.[2]);
-  if (!m || !(port >= 1 && port <= 65535) || (m[1] === 'tcp' && m[3])) {
-    throw bad(
-      'cnmd.health',
-      value,
-      'expected tcp:PORT or http:PORT[/PATH], then interval=, timeout=, healthy=, unhealthy=',
-    );
-  }
-  const spec: HealthCheckSpec = { type: m[1] as 'tcp' | 'http', port };
-  if (m[3]) spec.path = m[3];
-  for (const o of opts) {
-    const [k, v = ''] = o.split('=', 2);
-    if (k === 'interval' || k === 'timeout') {
-      const ms = duration(v);
-      if (ms === undefined) throw bad('cnmd.health', value, `${o}: expected a duration such as 500ms or 2s`);
-      if (k === 'interval') spec.intervalMs = ms;
-      else spec.timeoutMs = ms;
-    } else if (k === 'healthy' || k === 'unhealthy') {
-      if (!/^\d{1,3}$/.test(v) || Number(v) < 1) throw bad('cnmd.health', value, `${o}: expected 1..999`);
-      if (k === 'healthy') spec.healthyThreshold = Number(v);
-      else spec.unhealthyThreshold = Number(v);
-    } else {
-      throw bad('cnmd.health', value, `${o}: unknown option (interval, timeout, healthy, unhealthy)`);
-    }
-  }
-  return spec;
-}
-
-function duration(s: string): number | undefined {
-  const m = /^(\d{1,6})(ms|s|m)$/.exec(s);
-  if (!m) return undefined;
-  const ms = Number(m[1]) * { ms: 1, s: 1000, m: 60_000 }[m[2] as 'ms' | 's' | 'm'];
-  return ms > 0 ? ms : undefined;
 }

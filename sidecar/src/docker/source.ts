@@ -250,6 +250,7 @@ export class DockerSource {
     const name = intent.service!;
     if (c.services.records.all().some((s) => s.spec.name === name && s.network === net.id)) return;
     const spec: ServiceSpec = { name, network: net.spec.name, ports: intent.ports, scheduler: 'rr', mode: 'vip' };
+    if (intent.health) spec.health = intent.health;
     await c.createService(spec).catch((err) => {
       if (!isSidecarError(err, 'SIDECAR_SERVICE_EXISTS')) throw err;
     });
