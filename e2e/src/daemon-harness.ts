@@ -10,7 +10,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Netns, run } from './netns.js';
 
-const CNMD = fileURLToPath(new URL('../../sidecar/bin/cnmd.js', import.meta.url));
+// From e2e/src (vitest) or from e2e/dist/src (benches run built).
+const CNMD = ['../../sidecar/bin/cnmd.js', '../../../sidecar/bin/cnmd.js']
+  .map((p) => fileURLToPath(new URL(p, import.meta.url)))
+  .find((f) => existsSync(f))!;
 
 export interface CliResult {
   code: number;
