@@ -2,10 +2,14 @@
 // which it programs itself (ipvsadm and iptables-save only look), with an iptables mark per VIP
 // and port and the SNAT that brings replies back through the load-balancer sandbox. The same
 // scenario as daemon-vip.privileged.test.ts, which runs on nftables where there is no IPVS.
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { TestHost } from '../src/daemon-harness.js';
 import { Netns, run } from '../src/netns.js';
 import { NsServer } from '../src/servers.js';
+
+// Under TCG on a shared host a node process takes seconds to start: the daemon's restart alone
+// can take a minute.
+vi.setConfig({ testTimeout: 300_000, hookTimeout: 300_000 });
 
 let host: TestHost;
 let lbns: string;

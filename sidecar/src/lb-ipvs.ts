@@ -2,6 +2,7 @@
 // libnetwork), else nftables (DESIGN.md). With IPVS, @cnmd/lb programs the fwmark services and
 // this file the iptables marks and SNAT that feed them (the rules' text is lb-marks.ts).
 import {
+  type ApplyHint,
   type ApplyResult,
   type DataPlane,
   IpvsDataPlane,
@@ -71,6 +72,8 @@ export class MarkedIpvs implements DataPlane {
   readonly #snat: Snat[];
   /** What cnmd's chains hold, per family; undefined until read from the kernel. */
   readonly #held = new Map<IpFamily, string>();
+  /** Each marked service's VIP and ports, as the chains hold them. */
+  #keys = new Map<number, string>();
 
   constructor(ipvs: DataPlane, netns: string, snat: Snat[], exec: Exec = execIn(netns)) {
     this.#ipvs = ipvs;
@@ -78,9 +81,10 @@ export class MarkedIpvs implements DataPlane {
     this.#exec = exec;
   }
 
-  async apply(desired: readonly VirtualService[]): Promise<ApplyResult> {
-    const r = await this.#ipvs.apply(desired);
-    await this.#marks(desired);
+  async apply(desired: readonly VirtualService[], hint?: ApplyHint): Promise<ApplyResult> {
+    const r = await this.#ipvs.apply(desired, hint);
+    // A change of backends only (the common one) leaves the marks alone without a look at the rest.
+    if (!hint || !this.#marksKept(hint)) await this.#marks(desired);
     return r;
   }
 
@@ -98,6 +102,7 @@ export class MarkedIpvs implements DataPlane {
   }
 
   async #marks(desired: readonly VirtualService[]): Promise<void> {
+    this.#keys.clear(); // until written: a failure leaves the next change to look at everything
     for (const family of [4, 6] as const) {
       const used = desired.filter((s) => familyOf(s.vip) === family);
       const snat = used.length > 0 ? this.#snat : [];
@@ -114,6 +119,13 @@ export class MarkedIpvs implements DataPlane {
       }
       this.#held.set(family, want);
     }
+    this.#keys = new Map(desired.map((s) => [s.mark, keyOf(s)]));
+  }
+
+  /** Whether the services a hint names keep their marks' VIP and ports (none went). */
+  #marksKept(hint: ApplyHint): boolean {
+    if (this.#held.size < 2 || hint.removed.length > 0) return false;
+    return hint.changed.every((s) => this.#keys.get(s.mark) === keyOf(s));
   }
 
   async #restore(tool: string, text: string): Promise<void> {
@@ -126,6 +138,8 @@ export class MarkedIpvs implements DataPlane {
     }
   }
 }
+
+const keyOf = (s: VirtualService): string => `${s.vip} ${s.ports.map((p) => `${p.proto}/${p.port}`).join(',')}`;
 
 const none = { prerouting: false, output: false, postrouting: false };
 
@@ -152,9 +166,9 @@ export class HeldDataPlane implements DataPlane {
     this.#held = false;
   }
 
-  async apply(desired: readonly VirtualService[]): Promise<ApplyResult> {
+  async apply(desired: readonly VirtualService[], hint?: ApplyHint): Promise<ApplyResult> {
     if (this.#held) return { added: 0, changed: 0, removed: 0 };
-    return this.#dp.apply(desired);
+    return this.#dp.apply(desired, hint);
   }
 
   read(): Promise<VirtualService[]> {

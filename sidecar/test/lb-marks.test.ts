@@ -117,6 +117,20 @@ describe('MarkedIpvs', () => {
     expect(calls[0]!.input).not.toContain('-A CNMD-LB');
   });
 
+  it('with a hint, skips the marks when only backends changed, and writes them when ports did', async () => {
+    const { calls, exec } = recorder();
+    const dp = new MarkedIpvs(new MemoryDataPlane(), 'cnmd-lb-x', snat, exec);
+    await dp.apply([web, all]);
+    calls.length = 0;
+    const drained = { ...web, backends: [{ address: '10.0.1.7', weight: 0 }] };
+    await dp.apply([drained, all], { changed: [drained], removed: [] });
+    expect(calls).toEqual([]);
+    const moved = { ...all, ports: [{ proto: 'tcp' as const, port: 8080 }] };
+    await dp.apply([drained, moved], { changed: [moved], removed: [] });
+    expect(calls.map((c) => c.cmd)).toEqual(['iptables-restore']);
+    expect(calls[0]!.input).toContain('-d 10.0.1.6/32 -p tcp -m tcp --dport 8080');
+  });
+
   it('after a restart, rewrites chains a killed daemon left, and adds only the missing jumps', async () => {
     const left = '*mangle\n:CNMD-LB-MARK - [0:0]\n-A PREROUTING -j CNMD-LB-MARK\n-A OUTPUT -j CNMD-LB-MARK\nCOMMIT\n';
     const { calls, exec } = recorder({ 'iptables-save': left });
