@@ -168,6 +168,58 @@ describe('IpvsDataPlane on Linux IPVS', () => {
     expect(ipvsadm()).not.toMatch(/^FWM /m);
   });
 
+  it('with ApplyHints: a change after a change, a service removed and added again, a restart, a refused request', async () => {
+    const base = 0x20000; // clear of the marks above and of e2e's
+    const one = (i: number, address: string, weight = 1): VirtualService => ({
+      mark: base + i,
+      vip: `10.6.0.${i + 1}`,
+      ports: [],
+      scheduler: 'rr',
+      backends: [{ address, weight }],
+    });
+    const fwm = (mark: number) => new RegExp(`FWM  ${mark} rr\\s+-> ([\\d.]+):0\\s+Masq\\s+(\\d+)`);
+    const held = (mark: number) => ipvsadm().match(fwm(mark))?.slice(1, 3).join('*');
+    const desired = [one(0, '10.5.0.1'), one(1, '10.5.0.2'), one(2, '10.5.0.3')];
+    await dp.apply(desired);
+    const change = async (i: number, vs: VirtualService | undefined) => {
+      if (vs) desired[i] = vs;
+      else desired.splice(i, 1);
+      return dp.apply(desired, vs ? { changed: [vs], removed: [] } : { changed: [], removed: [base + i] });
+    };
+    expect(await change(1, one(1, '10.5.0.9'))).toEqual({ added: 1, changed: 0, removed: 1 });
+    expect(await change(1, one(1, '10.5.0.9', 0))).toEqual({ added: 0, changed: 1, removed: 0 });
+    expect(held(base + 1)).toBe('10.5.0.9*0');
+    expect(await change(2, undefined)).toEqual({ added: 0, changed: 0, removed: 2 });
+    expect(ipvsadm()).not.toMatch(new RegExp(`FWM  ${base + 2} `));
+    desired.push(one(2, '10.5.0.4'));
+    expect(await dp.apply(desired, { changed: [desired[2]!], removed: [] })).toEqual({
+      added: 2,
+      changed: 0,
+      removed: 0,
+    });
+    expect(held(base + 2)).toBe('10.5.0.4*1');
+
+    // a restart: a new data plane reads the kernel back; it puts right what changed meanwhile
+    execFileSync('ipvsadm', ['-e', '-f', `${base}`, '-r', '10.5.0.1', '-m', '-w', '7']);
+    await using again = await IpvsDataPlane.create();
+    desired[1] = one(1, '10.5.0.9', 1);
+    await again.apply(desired, { changed: [desired[1]!], removed: [] });
+    expect([held(base), held(base + 1), held(base + 2)]).toEqual(['10.5.0.1*1', '10.5.0.9*1', '10.5.0.4*1']);
+
+    // a request the kernel refuses (its service deleted behind the data plane's back): nothing
+    // of that apply is believed, and the next one reads the kernel and programs the service again
+    execFileSync('ipvsadm', ['-D', '-f', `${base}`]);
+    desired[0] = one(0, '10.5.0.1', 3);
+    const err = await again.apply(desired, { changed: [desired[0]!], removed: [] }).catch((e: unknown) => e);
+    expect(isLbError(err, 'LB_NETLINK') && (err as { errno?: number }).errno).toBe(3); // ESRCH
+    desired[2] = one(2, '10.5.0.4', 2);
+    await again.apply(desired, { changed: [desired[2]!], removed: [] });
+    expect([held(base), held(base + 1), held(base + 2)]).toEqual(['10.5.0.1*3', '10.5.0.9*1', '10.5.0.4*2']);
+    await again.apply([]);
+    expect(await dp.read()).toEqual([]); // the first data plane sees they are gone, and trusts no hint
+    expect(await dp.apply([])).toEqual({ added: 0, changed: 0, removed: 0 });
+  });
+
   it('a kernel refusal is LB_NETLINK with its errno', async () => {
     const ipvs = await Ipvs.open(GenlSocket.open());
     try {
