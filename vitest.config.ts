@@ -12,11 +12,11 @@ const alias = Object.fromEntries(
 
 const pkgs = '{ipam,dns,lb,sidecar,e2e}';
 
-// .ci/run sets CNMD_REPORT_DIR to add up the host's and the VM's runs in one closing line.
+// .ci/run sets CNMD_REPORT_DIR to add up its runs (the host's, the VM's, the docker project's)
+// in one closing line; CNMD_REPORT_NAME names a run's report.
 const reportDir = process.env.CNMD_REPORT_DIR;
-const reporters = reportDir
-  ? ['default', ['json', { outputFile: `${reportDir}/${process.env.CNMD_IN_VM === '1' ? 'vm' : 'host'}.json` }]]
-  : ['default'];
+const reportName = process.env.CNMD_REPORT_NAME ?? (process.env.CNMD_IN_VM === '1' ? 'vm' : 'host');
+const reporters = reportDir ? ['default', ['json', { outputFile: `${reportDir}/${reportName}.json` }]] : ['default'];
 
 export default defineConfig({
   resolve: { alias },
