@@ -1,0 +1,13 @@
+// npm run bench -w @cnmd/e2e -- NAME: runs one of e2e's benchmarks (built first). Each prints
+// what it measured and, as its last line, one JSON object.
+const benches: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
+  docker: () => import('./docker.bench.js'),
+};
+
+const name = process.argv[2] ?? '';
+const load = benches[name];
+if (!load) {
+  console.error(`usage: npm run bench -w @cnmd/e2e -- ${Object.keys(benches).join('|')}`);
+  process.exit(2);
+}
+await (await load()).run();
