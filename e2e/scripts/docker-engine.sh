@@ -7,7 +7,8 @@
 # Otherwise it installs Debian's docker.io when missing, and the compose v2 plugin (Debian trixie's
 # docker-compose .deb, extracted: bookworm has only compose v1) under $DOCKER_CONFIG/cli-plugins;
 # makes /run/docker/netns a shared mount (cnmd's container mounts it rslave); and runs dockerd
-# with --live-restore, so that a restart keeps the containers running.
+# with --live-restore, so that a restart keeps the containers running. Either way the engine has
+# the image local/busybox afterwards.
 # The CLI and the tests use DOCKER_CONFIG=/tmp/cnmd-docker/dockercfg (where the plugin is).
 set -euo pipefail
 W=${CNMD_DOCKER_DIR:-/tmp/cnmd-docker}
@@ -64,9 +65,31 @@ stop_dockerd() {
   kill -KILL "$p"
 }
 
+# local/busybox, the docker-source tests' image (e2e/src/docker.ts), from the host's busybox as
+# the recipe makes it, when the engine lacks it.
+busybox_image() {
+  docker image inspect local/busybox >/dev/null 2>&1 && return
+  if ! [ -x /bin/busybox ]; then
+    apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends busybox-static >/dev/null
+  fi
+  local r
+  r=$(mktemp -d)
+  mkdir -p "$r"/{bin,etc,tmp,proc,sys,dev,root,var/www}
+  cp /bin/busybox "$r/bin/busybox" && chroot "$r" /bin/busybox --install -s /bin
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' > "$r/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\n' > "$r/etc/group"
+  tar -C "$r" -c . | docker import -c 'CMD ["/bin/sh"]' - local/busybox:latest >/dev/null
+  rm -rf "$r"
+}
+
 start() {
   install
-  if ping; then echo reused; return; fi
+  if ping; then
+    busybox_image
+    echo reused
+    return
+  fi
   # What stop restores.
   cat /proc/sys/net/ipv4/ip_forward > "$W/ci-pre-ip_forward"
   if nft list tables 2>/dev/null | grep -qE '^table ip (nat|filter)$'; then touch "$W/ci-pre-ip-tables"; else rm -f "$W/ci-pre-ip-tables"; fi
@@ -78,6 +101,7 @@ start() {
     touch "$W/ci-mounted-netns"
   fi
   run_dockerd
+  busybox_image
   echo started
 }
 

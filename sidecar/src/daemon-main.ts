@@ -6,6 +6,7 @@ import { Daemon, type DaemonConfig, defaultConfig } from './daemon.js';
 import { SidecarError } from './errors.js';
 import { firewallHooks } from './firewall-hooks.js';
 import { LB_DATAPLANE_MODES, type LbDataplaneMode } from './lb-ipvs.js';
+import { parseNetworkSpec, parseServiceSpec } from './model.js';
 
 const USAGE = `Usage: cnmd daemon [OPTIONS]
 
@@ -21,7 +22,9 @@ const USAGE = `Usage: cnmd daemon [OPTIONS]
   --docker-scope NAME   only containers labelled cnmd.scope=NAME (several cnmd on one
                         engine); without it, only containers with no cnmd.scope
   --config FILE         a JSON file with the same settings (stateDir, socket, apiTcp,
-                        dnsUpstreams, resolvConf, dockerSocket, dockerScope, lbDataplane);
+                        dnsUpstreams, resolvConf, dockerSocket, dockerScope, lbDataplane),
+                        and networks and services to create at start when absent (the
+                        bodies of POST /v1/networks and /v1/services);
                         flags win over it
 `;
 
@@ -54,6 +57,14 @@ export async function loadConfig(args: string[]): Promise<DaemonConfig | 'help'>
       throw new SidecarError('SIDECAR_CONFIG_INVALID', `${values.config}: not a JSON object`);
     }
     for (const [k, v] of Object.entries(file)) {
+      if (k === 'networks') {
+        config.networks = declared(values.config, k, v, parseNetworkSpec);
+        continue;
+      }
+      if (k === 'services') {
+        config.services = declared(values.config, k, v, parseServiceSpec);
+        continue;
+      }
       const want = k === 'dnsUpstreams' ? 'array' : k === 'sweepMs' ? 'number' : 'string';
       if (!(k in config) && !['apiTcp', 'dnsUpstreams', 'dockerSocket', 'dockerScope'].includes(k)) {
         throw new SidecarError('SIDECAR_CONFIG_INVALID', `${values.config}: unknown setting ${k}`);
@@ -79,6 +90,20 @@ export async function loadConfig(args: string[]): Promise<DaemonConfig | 'help'>
   }
   if (values['docker-scope']) config.dockerScope = values['docker-scope'];
   return config;
+}
+
+/** The config file's networks or services, each checked as the API checks its body. */
+function declared<T>(file: string, key: string, v: unknown, parse: (body: unknown) => T): T[] {
+  if (!Array.isArray(v)) throw new SidecarError('SIDECAR_CONFIG_INVALID', `${file}: ${key} must be an array`);
+  return v.map((body, i) => {
+    try {
+      return parse(body);
+    } catch (cause) {
+      throw new SidecarError('SIDECAR_CONFIG_INVALID', `${file}: ${key}[${i}]: ${(cause as Error).message}`, {
+        cause,
+      });
+    }
+  });
 }
 
 export async function runDaemon(args: string[], io: Io, _env: NodeJS.ProcessEnv): Promise<number> {

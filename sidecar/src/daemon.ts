@@ -16,6 +16,7 @@ import { NetlinkKernel } from './kernel/backends/netlink.js';
 import type { Kernel } from './kernel/types.js';
 import { ipvsAvailable, type LbDataplaneMode } from './lb-ipvs.js';
 import { LbWiring } from './lb-wiring.js';
+import type { NetworkSpec, ServiceSpec } from './model.js';
 import { type ReconcileReport, reconcile } from './reconcile.js';
 import { sandboxKey } from './sandbox-path.js';
 
@@ -38,6 +39,10 @@ export interface DaemonConfig {
   lbDataplane: LbDataplaneMode;
   /** Only containers labelled cnmd.scope=this (several cnmd on one engine); else only unscoped ones. */
   dockerScope?: string;
+  /** Networks to create at start when none of that name exists (the config file's). */
+  networks?: NetworkSpec[];
+  /** Services to create at start when none of that name exists on that network. */
+  services?: ServiceSpec[];
 }
 
 export function defaultConfig(): DaemonConfig {
@@ -72,6 +77,19 @@ export class Daemon {
   constructor(config: DaemonConfig, parts: DaemonParts) {
     this.config = config;
     this.#parts = parts;
+  }
+
+  /** Creates the config's networks and services that do not exist yet (so a restart adds nothing). */
+  async #declare(): Promise<void> {
+    const c = this.controller;
+    for (const spec of this.config.networks ?? []) {
+      if (!c.listNetworks().some((n) => n.name === spec.name)) await c.createNetwork(spec);
+    }
+    for (const spec of this.config.services ?? []) {
+      if (!c.listServices().some((s) => s.name === spec.name && s.network === spec.network)) {
+        await c.createService(spec);
+      }
+    }
   }
 
   async start(): Promise<void> {
@@ -111,6 +129,7 @@ export class Daemon {
         await lb.release();
       }
     });
+    await this.#declare();
     this.#api = new ApiServer({
       controller: this.controller,
       socket: c.socket,
