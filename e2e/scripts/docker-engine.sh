@@ -7,7 +7,8 @@
 # Otherwise it installs Debian's docker.io when missing, and the compose v2 plugin (Debian trixie's
 # docker-compose .deb, extracted: bookworm has only compose v1) under $DOCKER_CONFIG/cli-plugins;
 # makes /run/docker/netns a shared mount (cnmd's container mounts it rslave); and runs dockerd
-# with --live-restore, so that a restart keeps the containers running. Either way the engine has
+# with --live-restore, so that a restart keeps the containers running, behind a socket that
+# outlives it (dockerd-socket.py), so that a restart keeps the socket too. Either way the engine has
 # the image local/busybox afterwards.
 # The CLI and the tests use DOCKER_CONFIG=/tmp/cnmd-docker/dockercfg (where the plugin is).
 set -euo pipefail
@@ -18,7 +19,7 @@ SOCK=/var/run/docker.sock
 mkdir -p "$W"
 
 ping() { curl -s --max-time 1 --unix-socket "$SOCK" http://localhost/_ping 2>/dev/null | grep -qx OK; }
-ours() { [ -f "$PIDFILE" ] && [ "$(cat "/proc/$(cat "$PIDFILE")/comm" 2>/dev/null)" = dockerd ]; }
+ours() { [ -f "$PIDFILE" ] && grep -qs dockerd-socket.py "/proc/$(cat "$PIDFILE")/cmdline"; }
 
 install() {
   if ! command -v dockerd >/dev/null; then
@@ -44,11 +45,19 @@ install() {
   rm -rf "$a/x"
 }
 
+# dockerd behind dockerd-socket.py, which holds the socket (as systemd's docker.socket does), so
+# that a restart keeps the socket file that cnmd's container has bind-mounted. PIDFILE: its pid.
 run_dockerd() {
-  dockerd --iptables=true --live-restore >> "$W/ci-dockerd.log" 2>&1 &
+  python3 "$(dirname "${BASH_SOURCE[0]}")/dockerd-socket.py" "$SOCK" "$W/ci-dockerd.log" \
+    --iptables=true --live-restore --pidfile "$W/ci-dockerd-self.pid" >/dev/null 2>&1 &
   echo $! > "$PIDFILE"
+  up
+}
+
+# Waits until the engine answers (a new dockerd, after a start or a restart).
+up() {
   for _ in $(seq 1 600); do
-    ping && return
+    [ -f "$W/ci-dockerd-self.pid" ] && ping && return
     kill -0 "$(cat "$PIDFILE")" 2>/dev/null || break
     sleep 0.05
   done
@@ -61,7 +70,7 @@ stop_dockerd() {
   local p
   p=$(cat "$PIDFILE")
   kill -TERM "$p"
-  for _ in $(seq 1 300); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.05; done
+  for _ in $(seq 1 400); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.05; done
   kill -KILL "$p"
 }
 
@@ -92,6 +101,7 @@ start() {
   fi
   # What stop restores.
   cat /proc/sys/net/ipv4/ip_forward > "$W/ci-pre-ip_forward"
+  if findmnt -n /var/lib/docker >/dev/null; then touch "$W/ci-pre-data-mounted"; else rm -f "$W/ci-pre-data-mounted"; fi
   if nft list tables 2>/dev/null | grep -qE '^table ip (nat|filter)$'; then touch "$W/ci-pre-ip-tables"; else rm -f "$W/ci-pre-ip-tables"; fi
   # '/' is a private mount here: without its own shared mount, /run/docker/netns could not be
   # mounted rslave into cnmd's container.
@@ -107,8 +117,12 @@ start() {
 
 restart() {
   ours || { echo "docker-engine: not restarting an engine this script did not start" >&2; exit 1; }
-  stop_dockerd
-  run_dockerd
+  local old
+  old=$(cat "$W/ci-dockerd-self.pid")
+  rm -f "$W/ci-dockerd-self.pid"
+  kill -HUP "$(cat "$PIDFILE")"
+  while kill -0 "$old" 2>/dev/null; do sleep 0.05; done
+  up
 }
 
 stop() {
@@ -123,6 +137,8 @@ stop() {
   stop_dockerd
   rm -f "$PIDFILE"
   if [ -f "$W/ci-mounted-netns" ]; then umount /run/docker/netns; rm -f "$W/ci-mounted-netns"; fi
+  # dockerd bind-mounts its data root onto itself and may leave it so.
+  if [ ! -f "$W/ci-pre-data-mounted" ] && findmnt -n /var/lib/docker >/dev/null; then umount /var/lib/docker; fi
   # What dockerd leaves: its bridges, its iptables chains and rules (only those naming DOCKER* or
   # its bridges), the ip tables it made, the containerd shims' socket dir, ip_forward.
   ip link del docker0 2>/dev/null || true
@@ -142,7 +158,7 @@ stop() {
   fi
   if [ -d /run/containerd/s ] && [ -z "$(ls -A /run/containerd/s)" ]; then rmdir /run/containerd/s; fi
   [ -f "$W/ci-pre-ip_forward" ] && sysctl -qw net.ipv4.ip_forward="$(cat "$W/ci-pre-ip_forward")"
-  rm -f "$W/ci-pre-ip_forward" "$W/ci-pre-ip-tables"
+  rm -f "$W/ci-pre-ip_forward" "$W/ci-pre-ip-tables" "$W/ci-pre-data-mounted"
 }
 
 case "${1:-}" in
