@@ -19,7 +19,9 @@ const backends = new Map<string, Netns>();
 
 beforeAll(async () => {
   host = await TestHost.start();
-  const id = (await host.ok('network', 'create', 'ipvsnet', '--subnet', '10.106.0.0/24')).trim();
+  const id = (
+    await host.ok('network', 'create', 'ipvsnet', '--subnet', '10.106.0.0/24', '--subnet', 'fd00:106::/64')
+  ).trim();
   lbns = `cnmd-lb-${id.slice(0, 10)}`;
   client = await Netns.create('cnmd-sb');
   made.push(client);
@@ -96,13 +98,28 @@ it('chooses IPVS and balances a VIP over three tasks, marked by iptables, round 
   );
 });
 
+it('balances its IPv6 VIP too, marked by ip6tables', async () => {
+  const { vip6 } = await host.json<{ vip6: string }>('service', 'inspect', 'web');
+  expect(vip6).toMatch(/^fd00:106::/);
+  const rules = (await inLb('ip6tables-save')).split('\n').filter((l) => l.startsWith('-A'));
+  expect(rules).toContainEqual(
+    expect.stringMatching(new RegExp(`^-A CNMD-LB-MARK -d ${vip6}/128 -p tcp -m tcp --dport 80 -j MARK`)),
+  );
+  expect(rules).toContainEqual(
+    expect.stringMatching(/^-A CNMD-LB-SNAT -d fd00:106::\/64 -m ipvs --ipvs -j SNAT --to-source fd00:106::/),
+  );
+  expect(await served(`http://[${vip6}]/`, 6)).toEqual(['web-1', 'web-2', 'web-3']);
+});
+
 it('honours weights (wrr)', async () => {
   await host.ok('service', 'create', 'heavy', '--network', 'ipvsnet', '--port', '80/tcp', '--scheduler', 'wrr');
   await backend('heavy-1', 'heavy', '--weight', '3');
   await backend('heavy-2', 'heavy', '--weight', '1');
+  // by its IPv4 VIP: the name answers AAAA too, and the IPv6 VIP is a service with a wrr of its own
+  const { vip } = await host.json<{ vip: string }>('service', 'inspect', 'heavy');
   const count = new Map<string, number>();
   for (let i = 0; i < 16; i++) {
-    const who = await curl('http://heavy/');
+    const who = await curl(`http://${vip}/`);
     count.set(who, (count.get(who) ?? 0) + 1);
   }
   // wrr sends 3 of every 4 new connections to heavy-1
@@ -135,7 +152,7 @@ it('keeps balancing through a kill -9 and restart, and duplicates nothing', asyn
   expect(await served(`http://${web.vip}/`, 4)).toEqual(['web-2', 'web-3']);
   await host.startDaemon();
   expect(await served('http://web/', 4)).toEqual(['web-2', 'web-3']);
-  expect((await inLb('ipvsadm', '-Ln')).match(/^FWM /gm)).toHaveLength(2);
+  expect((await inLb('ipvsadm', '-Ln')).match(/^FWM /gm)).toHaveLength(4); // web and heavy, IPv4 and IPv6
   expect({ web: await dests(web.mark), heavy: await dests(heavy.mark) }).toEqual({
     web: before.web,
     heavy: before.heavy,
@@ -148,11 +165,13 @@ it('keeps balancing through a kill -9 and restart, and duplicates nothing', asyn
 });
 
 it('service rm takes away its IPVS service, its marks and its VIP', async () => {
-  const heavy = await host.json<{ vip: string; mark: number }>('service', 'inspect', 'heavy');
+  const heavy = await host.json<{ vip: string; vip6: string; mark: number }>('service', 'inspect', 'heavy');
   for (const name of ['heavy-1', 'heavy-2']) await host.ok('detach', backends.get(name)!.name);
   await host.ok('service', 'rm', 'heavy');
   expect(await inLb('ipvsadm', '-Ln')).not.toMatch(new RegExp(`FWM  ${heavy.mark} `));
   expect((await markRules()).join('\n')).not.toContain(heavy.vip);
+  expect(await inLb('ip6tables-save', '-t', 'mangle')).not.toContain(heavy.vip6);
+  expect((await inLb('ipvsadm', '-Ln')).match(/^FWM /gm)).toHaveLength(2); // web's
   expect(await inLb('ip', '-o', 'addr', 'show', 'dev', 'eth0')).not.toContain(` ${heavy.vip}/32`);
   expect(await served('http://web/', 4)).toEqual(['web-2', 'web-3']);
 });

@@ -12,7 +12,7 @@ import {
 } from '@cnmd/lb';
 import { SidecarError } from './errors.js';
 import { type Exec, execIn } from './firewall/exec.js';
-import { familyOf, hasChains, type IpFamily, markRules, missingJumps, type Snat } from './lb-marks.js';
+import { familyOf, hasChains, type IpFamily, type Jumps, markRules, missingJumps, type Snat } from './lb-marks.js';
 import { withNetns } from './netns/netns.js';
 
 export type LbDataplaneMode = 'auto' | 'ipvs' | 'nftables';
@@ -70,8 +70,8 @@ export class MarkedIpvs implements DataPlane {
   readonly #ipvs: DataPlane;
   readonly #exec: Exec;
   readonly #snat: Snat[];
-  /** What cnmd's chains hold, per family; undefined until read from the kernel. */
-  readonly #held = new Map<IpFamily, string>();
+  /** What cnmd's chains hold per family, and the jumps into them still missing; read once. */
+  readonly #held = new Map<IpFamily, { text: string; add: Jumps }>();
   /** Each marked service's VIP and ports, as the chains hold them. */
   #keys = new Map<number, string>();
 
@@ -105,21 +105,28 @@ export class MarkedIpvs implements DataPlane {
     this.#keys.clear(); // until written: a failure leaves the next change to look at everything
     for (const family of [4, 6] as const) {
       const used = desired.filter((s) => familyOf(s.vip) === family);
-      const snat = used.length > 0 ? this.#snat : [];
-      const want = markRules(family, used, snat, none);
+      const want = markRules(family, used, used.length > 0 ? this.#snat : [], none);
       const tool = family === 4 ? 'iptables' : 'ip6tables';
-      const held = this.#held.get(family);
-      if (held === undefined) {
-        // First time since the start: what is there, and which jumps into cnmd's chains are missing.
-        const saved = await this.#exec(`${tool}-save`, []);
-        if (used.length > 0 || hasChains(saved))
-          await this.#restore(tool, markRules(family, used, snat, missingJumps(saved)));
-      } else if (held !== want) {
-        await this.#restore(tool, want);
+      const held = this.#held.get(family) ?? (await this.#look(tool));
+      if (held.text !== want) {
+        // the jumps a first write adds stay missing until a write succeeds
+        await this.#restore(tool, markRules(family, used, used.length > 0 ? this.#snat : [], held.add));
+        this.#held.set(family, { text: want, add: none });
+      } else {
+        this.#held.set(family, held);
       }
-      this.#held.set(family, want);
     }
     this.#keys = new Map(desired.map((s) => [s.mark, keyOf(s)]));
+  }
+
+  /** The first look since the start: cnmd's chains a killed daemon left, and the jumps missing. */
+  async #look(tool: string): Promise<{ text: string; add: Jumps }> {
+    const saved = await this.#exec(`${tool}-save`, []);
+    // chains that are there are rewritten whole (no text is ''); none there and none wanted: nothing to do
+    return {
+      text: hasChains(saved) ? '' : markRules(tool === 'iptables' ? 4 : 6, [], [], none),
+      add: missingJumps(saved),
+    };
   }
 
   /** Whether the services a hint names keep their marks' VIP and ports (none went). */

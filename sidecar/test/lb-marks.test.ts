@@ -117,6 +117,20 @@ describe('MarkedIpvs', () => {
     expect(calls[0]!.input).not.toContain('-A CNMD-LB');
   });
 
+  it('adds the jumps of a family with the first service of that family, however late', async () => {
+    const { calls, exec } = recorder();
+    const dp = new MarkedIpvs(new MemoryDataPlane(), 'cnmd-lb-x', snat, exec);
+    await dp.apply([web]);
+    await dp.apply([web, v6]);
+    expect(calls.map((c) => c.cmd)).toEqual([
+      'iptables-save',
+      'iptables-restore',
+      'ip6tables-save',
+      'ip6tables-restore',
+    ]);
+    expect(calls[3]!.input).toBe(markRules(6, [v6], snat, { prerouting: true, output: true, postrouting: true }));
+  });
+
   it('with a hint, skips the marks when only backends changed, and writes them when ports did', async () => {
     const { calls, exec } = recorder();
     const dp = new MarkedIpvs(new MemoryDataPlane(), 'cnmd-lb-x', snat, exec);
