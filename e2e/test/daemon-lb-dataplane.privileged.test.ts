@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { TestHost } from '../src/daemon-harness.js';
-import { run } from '../src/netns.js';
+import { Netns, run } from '../src/netns.js';
 
 const CNMD = new URL('../../sidecar/bin/cnmd.js', import.meta.url).pathname;
 let host: TestHost;
@@ -18,15 +18,18 @@ afterAll(async () => {
   await host?.close();
 });
 
-/** Runs `cnmd daemon ARGS` that must fail before it serves; resolves with its stderr. */
-const failing = (...args: string[]) =>
-  new Promise<string>((resolve) =>
-    execFile(
-      process.execPath,
-      [CNMD, 'daemon', '--state-dir', join(host.dir, 'x'), '--socket', join(host.dir, 'x.sock'), ...args],
-      (_e, _o, stderr) => resolve(stderr),
-    ),
+/**
+ * Runs `cnmd daemon ARGS`, which must fail before it serves, in a namespace of its own; resolves
+ * with its stderr and the nftables tables it left there (none, when it failed before making anything).
+ */
+async function failing(...args: string[]): Promise<{ err: string; tables: string }> {
+  await using ns = await Netns.create('cnmd-h');
+  const cmd = [CNMD, 'daemon', '--state-dir', join(host.dir, 'x'), '--socket', join(host.dir, 'x.sock'), ...args];
+  const err = await new Promise<string>((resolve) =>
+    execFile('nsenter', [`--net=${ns.path}`, process.execPath, ...cmd], (_e, _o, stderr) => resolve(stderr)),
   );
+  return { err, tables: await ns.exec('nft', ['list', 'tables']) };
+}
 
 it('auto balances with nftables where the kernel has no IPVS, and tells it in /v1/health', async () => {
   await host.ok('network', 'create', 'dpnet', '--subnet', '10.107.0.0/24');
@@ -37,10 +40,13 @@ it('auto balances with nftables where the kernel has no IPVS, and tells it in /v
 });
 
 it.skipIf(existsSync('/proc/net/ip_vs'))('refuses to start with --lb-dataplane ipvs without IPVS', async () => {
-  expect(await failing('--lb-dataplane', 'ipvs')).toContain('SIDECAR_LB_UNAVAILABLE');
+  const { err, tables } = await failing('--lb-dataplane', 'ipvs');
+  expect(err).toContain('SIDECAR_LB_UNAVAILABLE');
+  // nothing made: no state, not even the firewall's tables
   expect(existsSync(join(host.dir, 'x'))).toBe(false);
+  expect(tables).toBe('');
 });
 
 it('refuses a data plane it does not know', async () => {
-  expect(await failing('--lb-dataplane', 'lvs')).toContain('SIDECAR_CONFIG_INVALID');
+  expect((await failing('--lb-dataplane', 'lvs')).err).toContain('SIDECAR_CONFIG_INVALID');
 });

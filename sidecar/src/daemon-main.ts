@@ -5,7 +5,7 @@ import type { Io } from './cli/main.js';
 import { Daemon, type DaemonConfig, defaultConfig } from './daemon.js';
 import { SidecarError } from './errors.js';
 import { firewallHooks } from './firewall-hooks.js';
-import { LB_DATAPLANE_MODES, type LbDataplaneMode } from './lb-ipvs.js';
+import { checkLbDataplane, LB_DATAPLANE_MODES, type LbDataplaneMode } from './lb-ipvs.js';
 import { parseNetworkSpec, parseServiceSpec } from './model.js';
 
 const USAGE = `Usage: cnmd daemon [OPTIONS]
@@ -112,6 +112,7 @@ export async function runDaemon(args: string[], io: Io, _env: NodeJS.ProcessEnv)
     io.out(USAGE);
     return 0;
   }
+  await checkLbDataplane(config.lbDataplane); // before the firewall writes its tables
   const daemon = new Daemon(config, { firewall: await firewallHooks(), log: (l) => io.err(`cnmd: ${l}\n`) });
   await daemon.start();
   const r = daemon.report;

@@ -10,11 +10,10 @@ import { NetworkController } from './controller.js';
 import { DnsWiring } from './dns-wiring.js';
 import { DockerClient } from './docker/client.js';
 import { DockerSource } from './docker/source.js';
-import { SidecarError } from './errors.js';
 import type { FirewallHooks } from './hooks.js';
 import { NetlinkKernel } from './kernel/backends/netlink.js';
 import type { Kernel } from './kernel/types.js';
-import { ipvsAvailable, type LbDataplaneMode } from './lb-ipvs.js';
+import { checkLbDataplane, type LbDataplaneMode } from './lb-ipvs.js';
 import { LbWiring } from './lb-wiring.js';
 import type { NetworkSpec, ServiceSpec } from './model.js';
 import { type ReconcileReport, reconcile } from './reconcile.js';
@@ -94,9 +93,7 @@ export class Daemon {
 
   async start(): Promise<void> {
     const c = this.config;
-    if (c.lbDataplane === 'ipvs' && !(await ipvsAvailable())) {
-      throw new SidecarError('SIDECAR_LB_UNAVAILABLE', 'lbDataplane ipvs: this kernel offers no IPVS');
-    }
+    await checkLbDataplane(c.lbDataplane);
     await mkdir(c.stateDir, { recursive: true, mode: 0o700 });
     // Forwarding between the bridges and out of the host, as Docker's daemon turns it on.
     writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');

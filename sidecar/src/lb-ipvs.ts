@@ -34,6 +34,13 @@ export async function ipvsAvailable(path?: string): Promise<boolean> {
   }
 }
 
+/** `ipvs` insists on IPVS: SIDECAR_LB_UNAVAILABLE, before anything is made, where the kernel has none. */
+export async function checkLbDataplane(mode: LbDataplaneMode): Promise<void> {
+  if (mode === 'ipvs' && !(await ipvsAvailable())) {
+    throw new SidecarError('SIDECAR_LB_UNAVAILABLE', 'lbDataplane ipvs: this kernel offers no IPVS');
+  }
+}
+
 /**
  * The data plane for the LB sandbox `netns` (its /run/netns name) at `path`: `auto` takes IPVS
  * where the kernel offers it, `ipvs` insists (SIDECAR_LB_UNAVAILABLE without it). `snat` is what
