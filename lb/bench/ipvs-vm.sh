@@ -9,5 +9,10 @@ recipes=${CNMD_RECIPES:-$repo/../shared/recipes}
 bash "$recipes/ipvs-vm.sh" >/dev/null
 env=(--env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin)
 [ -n "${CNMD_LB_BENCH_SERVICES:-}" ] && env+=(--env "CNMD_LB_BENCH_SERVICES=$CNMD_LB_BENCH_SERVICES")
+# Node without its JIT in the VM: qemu's TCG retranslates every page of code V8 writes, which
+# made a hinted change 16 ms instead of 5 and 300 services' full sync 6 s instead of 0.7 (set
+# CNMD_LB_BENCH_NODE_OPTIONS= to run with the JIT, or to other options).
+node_options=${CNMD_LB_BENCH_NODE_OPTIONS---jitless}
+[ -n "$node_options" ] && env+=(--env "NODE_OPTIONS=$node_options")
 CNMD_VM_MEM=${CNMD_VM_MEM:-2G} exec bash "$recipes/vm-run.sh" --hostroot --share "$repo" --cwd "$repo" \
   --timeout "${CNMD_VM_TIMEOUT:-900}" "${env[@]}" -- node "$repo/lb/dist/bench/ipvs.bench.js"

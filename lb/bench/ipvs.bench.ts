@@ -1,13 +1,15 @@
 // The IPVS half of lb's benchmark, run inside the IPVS VM (lb/bench/ipvs-vm.sh boots it once):
 // programs 10,000 fwmark services x 3 backends with IpvsDataPlane (full sync), then replaces one
 // backend at a time 100 times, each an apply() of the whole desired state with the ApplyHint the
-// LoadBalancer gives (then 20 without, for comparison); beside it, the same
-// rules loaded by one `ipvsadm --restore`. Prints one JSON line; benchIpvs() returns it, so the
-// combined `npm run bench -w @cnmd/lb` can call it. Removes everything it programmed.
+// LoadBalancer gives (then 20 without, for comparison); beside it, the same rules loaded by one
+// `ipvsadm --restore`; then the data plane over the stand-in socket of ipvs-native.ts, which
+// tells its own share of the time from the kernel's. Prints one JSON line; benchIpvs() returns
+// it, so the combined `npm run bench -w @cnmd/lb` can call it. Removes everything it programmed.
 import { execFile } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
 import { IpvsDataPlane } from '../src/dataplanes/ipvs.js';
 import type { VirtualService } from '../src/types.js';
+import { benchIpvsNative } from './ipvs-native.js';
 import { changeOne, ms, pct, services } from './services.js';
 
 export interface IpvsBenchResult {
@@ -20,6 +22,9 @@ export interface IpvsBenchResult {
   ipvs_one_change_unhinted_p50_ms: number;
   ipvs_read_10k_ms: number;
   ipvsadm_restore_10k_ms: number;
+  /** The data plane's own share in the VM: the same over the stand-in socket (ipvs-native.ts). */
+  ipvs_vm_js_full_sync_10k_ms: number;
+  ipvs_vm_js_one_change_p50_ms: number;
 }
 
 /** ipvsadm's own save format (ipvsadm -S), which --restore reads: the same services and dests. */
@@ -78,6 +83,8 @@ export async function benchIpvs(opts: { services?: number; changes?: number } = 
     t0 = performance.now();
     await ipvsadm(['--restore'], restoreScript(desired));
     const restore = ms(t0);
+    await dp.reset();
+    const js = await benchIpvsNative(n, changes);
     return {
       bench: 'lb-ipvs',
       services: n,
@@ -87,6 +94,8 @@ export async function benchIpvs(opts: { services?: number; changes?: number } = 
       ipvs_one_change_unhinted_p50_ms: pct(unhinted, 50),
       ipvs_read_10k_ms: read,
       ipvsadm_restore_10k_ms: restore,
+      ipvs_vm_js_full_sync_10k_ms: js.ipvs_native_full_sync_10k_ms,
+      ipvs_vm_js_one_change_p50_ms: js.ipvs_native_one_change_p50_ms,
     };
   } finally {
     await dp.reset().catch(() => {}); // also what ipvsadm --restore loaded: every fwmark service
