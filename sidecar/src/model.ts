@@ -102,6 +102,9 @@ export interface HealthSpec {
 
 /** Docker's rule for network and container names. */
 export const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
+/** A service name: a NAME that leaves room for, and cannot be, the `<name>.v6` under which the
+ * load balancer keeps a service's IPv6 VIP (lb-wiring.ts). */
+export const SERVICE_NAME = /^(?!.*\.v6$)[a-zA-Z0-9][a-zA-Z0-9_.-]{0,59}$/;
 /** RFC 1123 labels, dots allowed: what a DNS alias may be. */
 export const ALIAS =
   /^(?=.{1,253}$)([a-zA-Z0-9_]([a-zA-Z0-9_-]{0,61}[a-zA-Z0-9_])?)(\.[a-zA-Z0-9_]([a-zA-Z0-9_-]{0,61}[a-zA-Z0-9_])?)*$/;
@@ -251,7 +254,7 @@ export function parseAttachSpec(body: unknown): AttachSpec {
   const mac = str(b, 'mac', (s) => /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(s), 'is not a MAC address');
   const ifname = str(b, 'ifname', (s) => IFNAME.test(s), 'is not an interface name (at most 15 characters)');
   if (bool(b, 'defaultRoute', false)) spec.defaultRoute = true;
-  const service = str(b, 'service', (s) => NAME.test(s), 'is not a valid service name');
+  const service = str(b, 'service', (s) => SERVICE_NAME.test(s), 'is not a valid service name');
   if (service) spec.service = service;
   if (b.weight !== undefined) {
     if (!Number.isInteger(b.weight) || (b.weight as number) < 0 || (b.weight as number) > 65535) {
@@ -394,7 +397,12 @@ export function parseServicePort(s: string): ServicePortSpec {
 export function parseServiceSpec(body: unknown): ServiceSpec {
   const b = object(body, 'a service');
   unknownKeys(b, ['name', 'network', 'vip', 'vip6', 'ports', 'scheduler', 'mode', 'publish', 'health'], 'a service');
-  const name = str(b, 'name', (s) => NAME.test(s), 'is not a valid service name');
+  const name = str(
+    b,
+    'name',
+    (s) => SERVICE_NAME.test(s),
+    'is not a valid service name (at most 60 characters, not ending in .v6)',
+  );
   if (!name) throw invalid('name is required');
   const network = str(b, 'network');
   if (!network) throw invalid('network is required');

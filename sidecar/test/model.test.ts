@@ -136,6 +136,9 @@ describe('service specs', () => {
     [{ name: 'w', network: 'n', health: 'tcp:80,every=2s' }, /unknown option/],
     [{ name: 'w', network: 'n', health: 'tcp:80,interval=1s,timeout=2s' }, /longer than the interval/],
     [{ name: 'w', network: 'n', health: { type: 'tcp' } }, /expected tcp:PORT/],
+    // <name>.v6 is where the load balancer keeps a service's IPv6 VIP: no service may take it.
+    [{ name: 'web.v6', network: 'n' }, /not ending in .v6/],
+    [{ name: 'w'.repeat(61), network: 'n' }, /at most 60/],
   ])('refuses %j', (body, why) => {
     expect(codeOf(() => parseServiceSpec(body))).toBe('API_INVALID_ARGUMENT');
     expect(() => parseServiceSpec(body)).toThrow(why);

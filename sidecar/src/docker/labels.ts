@@ -3,7 +3,15 @@
 // container alone. A container without `cnmd.networks` is not cnmd's (undefined).
 import { isIP } from 'node:net';
 import { SidecarError } from '../errors.js';
-import { ALIAS, type HealthSpec, NAME, parseHealth, parseServicePort, type ServicePortSpec } from '../model.js';
+import {
+  ALIAS,
+  type HealthSpec,
+  NAME,
+  parseHealth,
+  parseServicePort,
+  SERVICE_NAME,
+  type ServicePortSpec,
+} from '../model.js';
 
 export const NETWORKS_LABEL = 'cnmd.networks';
 const COMPOSE_SERVICE = 'com.docker.compose.service';
@@ -67,7 +75,8 @@ export function parseLabels(labels: Record<string, string> | null | undefined): 
   const service = explicit ?? l[COMPOSE_SERVICE];
   if (service !== undefined && service !== '') {
     const label = explicit === undefined ? COMPOSE_SERVICE : 'cnmd.service';
-    if (!NAME.test(service)) throw bad(label, service, 'not a valid service name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)');
+    if (!SERVICE_NAME.test(service))
+      throw bad(label, service, 'not a valid service name (at most 60 of [a-zA-Z0-9_.-], not ending in .v6)');
     intent.service = service;
   }
   for (const k of ['cnmd.ports', 'cnmd.health', 'cnmd.weight']) {
