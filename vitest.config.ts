@@ -63,6 +63,8 @@ export default defineConfig({
         test: {
           name: 'docker',
           include: [`${pkgs}/test/**/*.docker.test.ts`],
+          // The harness's `ip netns add` mounts /run/netns as in the privileged project: unmounted after.
+          globalSetup: ['e2e/src/privileged-setup.ts'],
           testTimeout: 180_000,
           hookTimeout: 300_000,
           fileParallelism: false,

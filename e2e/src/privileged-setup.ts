@@ -1,4 +1,4 @@
-// globalSetup of the `privileged` project: it needs root and the kernel tools it drives. Its
+// globalSetup of the `privileged` and `docker` projects: they need root and the kernel tools they drive. Its
 // teardown removes the /run/netns mount that `ip netns add` makes on first use, when the run
 // made it and no namespace is left in it.
 import { execFileSync } from 'node:child_process';
