@@ -82,6 +82,11 @@ export class TestHost {
     return join(this.dir, 'cnmd.sock');
   }
 
+  /** The daemon's pid (nsenter execs node in place), while it runs. */
+  get pid(): number | undefined {
+    return this.#daemon?.pid;
+  }
+
   get log(): string {
     return this.#log;
   }
