@@ -9,7 +9,7 @@ const isMount = (path: string) =>
     .split('\n')
     .some((l) => l.split(' ')[4] === path);
 
-export default function setup(): () => void {
+export default function setup(): () => Promise<void> {
   if (process.getuid?.() !== 0) {
     throw new Error('the privileged tests need root (network namespaces, links, nftables): run them as root');
   }
@@ -21,12 +21,20 @@ export default function setup(): () => void {
     }
   }
   const mountedBefore = isMount('/run/netns');
-  return () => {
-    let empty = false;
-    try {
-      empty = readdirSync('/run/netns').length === 0;
-    } catch {}
-    if (!mountedBefore && empty && isMount('/run/netns')) {
+  return async () => {
+    // A namespace a test removed in the background (a daemon's LB sandbox) may take a moment.
+    let left: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      try {
+        left = readdirSync('/run/netns');
+      } catch {
+        left = [];
+      }
+      if (left.length === 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    if (left.length > 0) console.error(`namespaces left behind in /run/netns: ${left.join(' ')}`);
+    if (!mountedBefore && left.length === 0 && isMount('/run/netns')) {
       execFileSync('umount', ['/run/netns'], { stdio: 'ignore' });
     }
   };
