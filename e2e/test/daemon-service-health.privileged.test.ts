@@ -3,31 +3,22 @@
 // so, and it comes back once it passes again. The probes run in the network's load-balancer
 // sandbox.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { TestHost } from '../src/daemon-harness.js';
-import { Netns } from '../src/netns.js';
+import type { TestHost } from '../src/daemon-harness.js';
+import type { Netns } from '../src/netns.js';
 import { NsServer } from '../src/servers.js';
+import { ServiceLab } from '../src/service-lab.js';
 
+let lab: ServiceLab;
 let host: TestHost;
-const made: { remove?: () => Promise<void>; stop?: () => Promise<void> }[] = [];
 let client: Netns;
 
 beforeAll(async () => {
-  host = await TestHost.start();
-  await host.ok('network', 'create', 'hnet', '--subnet', '10.106.0.0/24');
-  client = await Netns.create('cnmd-sb');
-  made.push(client);
-  await host.ok('attach', client.name, '--network', 'hnet', '--name', 'client');
+  lab = await ServiceLab.start('hnet', '--subnet', '10.106.0.0/24');
+  ({ host, client } = lab);
 });
-afterAll(async () => {
-  for (const m of made.reverse()) await (m.stop ?? m.remove)?.call(m).catch(() => {});
-  await host?.close();
-});
+afterAll(() => lab?.close());
 
-const curl = (url: string) =>
-  client.exec('curl', ['-s', '--max-time', '3', url]).then(
-    (s) => s,
-    () => '',
-  );
+const curl = (url: string) => lab.curl(url);
 const dig = (name: string) =>
   client
     .exec('dig', ['@127.0.0.11', '+short', '+time=2', '+tries=1', name])
@@ -44,11 +35,10 @@ async function until(fn: () => Promise<boolean>, ms = 15_000): Promise<void> {
 
 /** A task serving its name on 80, and a health endpoint on 81 (returned, to be stopped). */
 async function task(name: string, service: string): Promise<{ ns: Netns; ip: string; health: NsServer }> {
-  const ns = await Netns.create('cnmd-sb');
-  made.push(ns);
-  made.push(await NsServer.http(ns, 80, name));
+  const ns = await lab.sandbox();
+  lab.track(await NsServer.http(ns, 80, name));
   const health = await NsServer.http(ns, 81, 'ok');
-  made.push(health);
+  lab.track(health);
   const out = await host.ok('attach', ns.name, '--network', 'hnet', '--name', name, '--service', service);
   return { ns, ip: out.split(' ')[1]!, health };
 }
@@ -92,7 +82,7 @@ it('a vip service: an unhealthy task leaves the rotation and tasks., and comes b
   );
 
   const back = await NsServer.http(t2.ns, 81, 'ok');
-  made.push(back);
+  lab.track(back);
   await until(async () => (await health('web'))['web-2'] === 'healthy');
   expect(await spread('http://web/')).toEqual(['web-1', 'web-2', 'web-3']);
   expect(await dig('tasks.web')).toContain(t2.ip);
@@ -117,7 +107,7 @@ it('a dnsrr service: an unhealthy task leaves the answers, and comes back', { ti
   await until(async () => (await health('api'))['api-1'] === 'unhealthy');
   expect(await dig('api')).toEqual([a2.ip]);
   expect(await dig('tasks.api')).toEqual([a2.ip]);
-  made.push(await NsServer.http(a1.ns, 81, 'ok'));
+  lab.track(await NsServer.http(a1.ns, 81, 'ok'));
   await until(async () => (await health('api'))['api-1'] === 'healthy');
   expect(await dig('api')).toEqual([a1.ip, a2.ip].sort());
 });
@@ -131,8 +121,7 @@ it('without --health every task counts, and backends shows no health', async () 
 it('probes from the load-balancer sandbox: tasks on macvlan, which the host cannot reach', {
   timeout: 60_000,
 }, async () => {
-  const lan = await Netns.create('cnmd-lan');
-  made.push(lan);
+  const lan = await lab.sandbox('cnmd-lan');
   await host.ns.exec('ip', ['link', 'add', 'lan0', 'type', 'veth', 'peer', 'name', 'router0', 'netns', lan.name]);
   await host.ns.exec('ip', ['link', 'set', 'lan0', 'up']);
   await lan.exec('ip', ['link', 'set', 'router0', 'up']);
@@ -148,10 +137,9 @@ it('probes from the load-balancer sandbox: tasks on macvlan, which the host cann
     '--health',
     'tcp:81,interval=200ms,timeout=100ms,rise=1,fall=1',
   );
-  const ns = await Netns.create('cnmd-sb');
-  made.push(ns);
+  const ns = await lab.sandbox();
   let health = await NsServer.http(ns, 81, 'ok');
-  made.push(health);
+  lab.track(health);
   const ip = (await host.ok('attach', ns.name, '--network', 'mlan', '--name', 'mac-1', '--service', 'mac')).split(
     ' ',
   )[1]!;
@@ -163,7 +151,7 @@ it('probes from the load-balancer sandbox: tasks on macvlan, which the host cann
   await until(async () => (await state()) === 'unhealthy');
   // Back to healthy: a probe reached it, and not from the host.
   health = await NsServer.http(ns, 81, 'ok');
-  made.push(health);
+  lab.track(health);
   await until(async () => (await state()) === 'healthy');
   await host.ok('detach', ns.name);
   await host.ok('service', 'rm', 'mac');

@@ -3,35 +3,23 @@
 // container; an IPv6 VIP on a dual-stack network; UDP through the VIP, whose flows to a
 // detached task are gone at once.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { TestHost } from '../src/daemon-harness.js';
-import { Netns, run } from '../src/netns.js';
+import type { TestHost } from '../src/daemon-harness.js';
+import { type Netns, run } from '../src/netns.js';
 import { NsServer, udpOnce } from '../src/servers.js';
+import { ServiceLab } from '../src/service-lab.js';
 
+let lab: ServiceLab;
 let host: TestHost;
-const made: { remove?: () => Promise<void>; stop?: () => Promise<void> }[] = [];
 let client: Netns;
 let lbns: string;
 
 beforeAll(async () => {
-  host = await TestHost.start();
-  const id = (
-    await host.ok('network', 'create', 'pnet', '--subnet', '10.107.0.0/24', '--subnet', 'fd00:107::/64')
-  ).trim();
-  lbns = `cnmd-lb-${id.slice(0, 10)}`;
-  client = await Netns.create('cnmd-sb');
-  made.push(client);
-  await host.ok('attach', client.name, '--network', 'pnet', '--name', 'client');
+  lab = await ServiceLab.start('pnet', '--subnet', '10.107.0.0/24', '--subnet', 'fd00:107::/64');
+  ({ host, client, lbns } = lab);
 });
-afterAll(async () => {
-  for (const m of made.reverse()) await (m.stop ?? m.remove)?.call(m).catch(() => {});
-  await host?.close();
-});
+afterAll(() => lab?.close());
 
-const curlIn = (ns: Netns, url: string, ...extra: string[]) =>
-  ns.exec('curl', ['-s', '-g', '--max-time', '3', ...extra, url]).then(
-    (s) => s,
-    () => '',
-  );
+const curlIn = (ns: Netns, url: string, ...extra: string[]) => lab.curlIn(ns, url, ...extra);
 
 async function spread(ns: Netns, url: string, ...extra: string[]): Promise<string[]> {
   const seen = new Set<string>();
@@ -44,9 +32,8 @@ async function task(
   service: string,
   serve: (ns: Netns) => Promise<NsServer>,
 ): Promise<{ ns: Netns; ip: string; ip6: string }> {
-  const ns = await Netns.create('cnmd-sb');
-  made.push(ns);
-  made.push(await serve(ns));
+  const ns = await lab.sandbox();
+  lab.track(await serve(ns));
   const [, ip, ip6] = (await host.ok('attach', ns.name, '--network', 'pnet', '--name', name, '--service', service))
     .trim()
     .split(' ');
@@ -78,8 +65,7 @@ it('publishes a service port: from another host, from localhost, from a containe
   );
   // Its VIPs stay the service's: a container asking for one is refused.
   const { vip, vip6 } = await host.json<{ vip: string; vip6: string }>('service', 'inspect', 'web');
-  const other = await Netns.create('cnmd-sb');
-  made.push(other);
+  const other = await lab.sandbox();
   expect((await host.cli('attach', other.name, '--network', 'pnet', '--ip', vip)).err).toContain('IPAM_ADDRESS_IN_USE');
   expect((await host.cli('attach', other.name, '--network', 'pnet', '--ip6', vip6)).err).toContain(
     'IPAM_ADDRESS_IN_USE',

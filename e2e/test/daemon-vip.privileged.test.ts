@@ -1,36 +1,26 @@
 // VIP services through the daemon: the name answers a VIP from the network, and connections to
 // it are balanced over the ready tasks by the network's load-balancer sandbox.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { TestHost } from '../src/daemon-harness.js';
-import { Netns } from '../src/netns.js';
+import type { TestHost } from '../src/daemon-harness.js';
+import type { Netns } from '../src/netns.js';
 import { NsServer } from '../src/servers.js';
+import { ServiceLab } from '../src/service-lab.js';
 
+let lab: ServiceLab;
 let host: TestHost;
-const made: { remove?: () => Promise<void>; stop?: () => Promise<void> }[] = [];
 let client: Netns;
 
 beforeAll(async () => {
-  host = await TestHost.start();
-  await host.ok('network', 'create', 'vipnet', '--subnet', '10.104.0.0/24');
-  client = await Netns.create('cnmd-sb');
-  made.push(client);
-  await host.ok('attach', client.name, '--network', 'vipnet', '--name', 'client');
+  lab = await ServiceLab.start('vipnet', '--subnet', '10.104.0.0/24');
+  ({ host, client } = lab);
 });
-afterAll(async () => {
-  for (const m of made.reverse()) await (m.stop ?? m.remove)?.call(m).catch(() => {});
-  await host?.close();
-});
+afterAll(() => lab?.close());
 
-const curl = (url: string) =>
-  client.exec('curl', ['-s', '--max-time', '3', url]).then(
-    (s) => s,
-    () => '',
-  );
+const curl = (url: string) => lab.curl(url);
 
 async function backend(name: string, service: string, ...extra: string[]): Promise<Netns> {
-  const ns = await Netns.create('cnmd-sb');
-  made.push(ns);
-  made.push(await NsServer.http(ns, 80, name));
+  const ns = await lab.sandbox();
+  lab.track(await NsServer.http(ns, 80, name));
   await host.ok('attach', ns.name, '--network', 'vipnet', '--name', name, '--service', service, ...extra);
   return ns;
 }
