@@ -5,7 +5,9 @@
 // - throughput: dnsperf as fast as it can for SECONDS; the server's CPU time (utime + stime
 //   from /proc/<pid>/stat, every thread) gives queries per server CPU-second;
 // - latency: dnsperf -Q 20000 -v, which prints every answer with its latency (µs resolution);
-//   p50 and p99 are taken over those lines, so they are true percentiles of every query.
+//   p50 and p99 are taken over those lines, so they are true percentiles of every query; the
+//   server's CPU time meanwhile gives queries per CPU-second when paced (`*_paced` in the JSON,
+//   beside the closed-loop figure: batching helps less when queries come one by one).
 // Contenders alternate within each round, and the order rotates between rounds, so drift in
 // the machine's load falls on all of them; medians over rounds are reported with their spread.
 // Everything is on loopback; dnsmasq runs with --no-resolv and cnmd with forwarding off, so
@@ -42,6 +44,8 @@ interface Round {
   p99: number;
   /** Server CPU per query at 20k QPS, µs: batching helps less when queries come one by one. */
   cpuUsAt20k: number;
+  /** The same as queries per server CPU-second, to stand beside qpsPerCpu (closed loop). */
+  qpsPerCpuAt20k: number;
   lost: number;
   /** Cores busy with anything but the server during the full-speed run: dnsperf (about one) and the other tenants. */
   rest: number;
@@ -230,7 +234,13 @@ async function latency(c: Contender, queries: string, dir: string): Promise<Omit
   }
   us.sort((a, b) => a - b);
   const lost = stat(text, 'Queries lost');
-  return { p50: percentile(us, 50), p99: percentile(us, 99), cpuUsAt20k: (cpu * 1e6) / us.length, lost };
+  return {
+    p50: percentile(us, 50),
+    p99: percentile(us, 99),
+    cpuUsAt20k: (cpu * 1e6) / us.length,
+    qpsPerCpuAt20k: us.length / cpu,
+    lost,
+  };
 }
 
 async function main(dir: string): Promise<void> {
@@ -272,7 +282,7 @@ async function main(dir: string): Promise<void> {
   const summary: Record<string, Record<keyof Round, number>> = {};
   console.log(`\nmedians over ${ROUNDS} rounds (spread: (max - min) / median)`);
   for (const [name, rounds] of results) {
-    const keys = ['qps', 'qpsPerCpu', 'p50', 'p99', 'cpuUsAt20k', 'lost', 'rest'] as const;
+    const keys = ['qps', 'qpsPerCpu', 'p50', 'p99', 'cpuUsAt20k', 'qpsPerCpuAt20k', 'lost', 'rest'] as const;
     summary[name] = Object.fromEntries(keys.map((k) => [k, median(rounds.map((x) => x[k]))])) as Record<
       keyof Round,
       number
@@ -301,9 +311,14 @@ async function main(dir: string): Promise<void> {
       bench: 'dns',
       cnmd_qps: round(cnmd.qps),
       cnmd_qps_per_cpu_s: round(cnmd.qpsPerCpu),
+      // paced: dnsperf -Q paced_qps, as in the latency runs; above, as fast as it can (closed loop)
+      cnmd_qps_per_cpu_s_paced: round(cnmd.qpsPerCpuAt20k),
       dnsmasq_qps: round(dnsmasq.qps),
       dnsmasq_qps_per_cpu_s: round(dnsmasq.qpsPerCpu),
+      dnsmasq_qps_per_cpu_s_paced: round(dnsmasq.qpsPerCpuAt20k),
+      paced_qps: RATE,
       ratio_per_cpu: Number((cnmd.qpsPerCpu / dnsmasq.qpsPerCpu).toFixed(3)),
+      ratio_per_cpu_paced: Number((cnmd.qpsPerCpuAt20k / dnsmasq.qpsPerCpuAt20k).toFixed(3)),
       cnmd_p50_us: round(cnmd.p50),
       dnsmasq_p50_us: round(dnsmasq.p50),
       cnmd_p99_us: round(cnmd.p99),
