@@ -1,7 +1,7 @@
 // npm run bench -w @cnmd/sidecar: attaches then detaches 1,000 sandboxes through a running
 // daemon in a simulated host namespace, and prints attach/detach latency (p50/p99, as the CLI
-// sees it over the admin socket), the daemon's RSS and open fds at 1,000 sandboxes and after
-// detaching all, and what leaked. Beside it, the same endpoint made by hand with `ip` commands
+// sees it over the admin socket), the RSS and open fds of the daemon and its child processes
+// (the nft worker every attach uses) at 1,000 sandboxes and after detaching all, and what leaked. Beside it, the same endpoint made by hand with `ip` commands
 // (what a script or CNI-style plugin does per container), timed in the same run.
 // Run as root. Everything lives in namespaces made here and is removed at the end.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
@@ -29,10 +29,42 @@ async function ip(...args: string[]): Promise<string> {
   return (await exec('ip', args)).stdout;
 }
 
-async function daemonStats(pid: number): Promise<{ rssKiB: number; fds: number }> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);
-  return { rssKiB, fds: (await readdir(`/proc/${pid}/fd`)).length };
+/** `pid` and every process descended from it, from the parent pid in each /proc/PID/stat. */
+async function processTree(pid: number): Promise<number[]> {
+  const children = new Map<number, number[]>();
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'latin1').catch(() => undefined);
+    if (!stat) continue; // exited meanwhile
+    // proc(5): "pid (comm) state ppid ..."; comm may hold spaces and parentheses.
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    const siblings = children.get(ppid);
+    if (siblings) siblings.push(Number(entry));
+    else children.set(ppid, [Number(entry)]);
+  }
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++) tree.push(...(children.get(tree[i]!) ?? []));
+  return tree;
+}
+
+/**
+ * RSS and open fds of the daemon and all its descendants (the nft worker it forks, and anything
+ * running at the time), summed: pages shared between them (node's own) count once per process.
+ */
+async function daemonStats(pid: number): Promise<{ rssKiB: number; fds: number; processes: number }> {
+  let rssKiB = 0;
+  let fds = 0;
+  let processes = 0;
+  for (const p of await processTree(pid)) {
+    try {
+      const status = await readFile(`/proc/${p}/status`, 'utf8');
+      const fdList = await readdir(`/proc/${p}/fd`);
+      rssKiB += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0); // none for a zombie
+      fds += fdList.length;
+      processes++;
+    } catch {} // exited meanwhile
+  }
+  return { rssKiB, fds, processes };
 }
 
 const dir = await mkdtemp(join(tmpdir(), 'cnmd-bench-'));
@@ -143,6 +175,7 @@ try {
     rss_mb_at_1000: Math.round(at1000.rssKiB / 102.4) / 10,
     rss_kib_per_sandbox: Math.round((at1000.rssKiB - base.rssKiB) / N),
     fds_at_1000: at1000.fds,
+    processes_at_1000: at1000.processes,
     rss_mb_after_detach: Math.round(after.rssKiB / 102.4) / 10,
     fds_after_detach: after.fds,
     leaked_links: leftover + leftInSandboxes,
@@ -154,7 +187,7 @@ try {
   );
   console.log(`detach   p50 ${result.detach_p50_ms} ms  p99 ${result.detach_p99_ms} ms`);
   console.log(
-    `daemon at ${N}: RSS ${result.rss_mb_at_1000} MB (${result.rss_kib_per_sandbox} KiB per sandbox), ${result.fds_at_1000} fds`,
+    `daemon and children (${result.processes_at_1000} processes) at ${N}: RSS ${result.rss_mb_at_1000} MB (${result.rss_kib_per_sandbox} KiB per sandbox), ${result.fds_at_1000} fds`,
   );
   console.log(
     `after detaching all: RSS ${result.rss_mb_after_detach} MB, ${result.fds_after_detach} fds; leaked links ${result.leaked_links}, fds ${result.leaked_fds}`,
