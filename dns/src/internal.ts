@@ -6,7 +6,7 @@ export type { ServerContext } from './handlers/context.js';
 export { CHAIN, TABLE_PART } from './handlers/index.js';
 export { assemble, OUR_UDP_SIZE, type Prepared, prepare } from './prepared.js';
 export { DROP, FORMERR, NOTIMP, type RawQuery, readQuery } from './raw-query.js';
-export { errorReply, relayReply } from './respond.js';
+export { emptyReply, relayReply } from './respond.js';
 export { type Rr, rrText, TYPE } from './rr.js';
 export { depKey } from './table/name-table.js';
 export type { EndpointRecord, ServiceRecord, TableReader } from './table/types.js';

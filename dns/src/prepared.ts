@@ -14,6 +14,11 @@ const MAX_ROTATIONS = 16;
 
 export interface Prepared {
   readonly rcode: number;
+  /**
+   * The reply's flags less the asker's RD and CD: QR, AA=0 (not authoritative, as Docker's), the
+   * RCODE, and RA on answers only (NOERROR), as Docker sets it; the table's NOTIMP has none.
+   */
+  readonly flags: number;
   /** One encoding per rotation of the answers: answer RRs, then additional RRs. */
   readonly bodies: readonly Buffer[];
   /** Per rotation, where each answer RR ends in the body (to truncate at an RR boundary). */
@@ -64,7 +69,8 @@ export function prepare(rcode: number, answers: readonly Rr[], additionals: read
     bodies.push(Buffer.concat([...parts, extra]));
     ends.push(e);
   }
-  return { rcode, bodies, ends, answers: answers.length, additionals: additionals.length, next: 0 };
+  const flags = 0x8000 | (rcode === 0 ? 0x0080 : 0) | rcode;
+  return { rcode, flags, bodies, ends, answers: answers.length, additionals: additionals.length, next: 0 };
 }
 
 /**
@@ -93,8 +99,8 @@ export function assemble(p: Prepared, packet: Buffer, q: RawQuery, limit: number
   // Byte by byte: a header and question are a few dozen bytes, less than Buffer.copy's checks.
   out[0] = packet[0]!;
   out[1] = packet[1]!;
-  // QR, opcode QUERY, AA=0 (not authoritative, as Docker's), RD and CD copied, RA=1.
-  const flags = 0x8080 | (q.flags & 0x0110) | tc | p.rcode;
+  // p.flags (opcode QUERY, as readQuery let through), RD and CD copied.
+  const flags = p.flags | (q.flags & 0x0110) | tc;
   out[2] = flags >> 8;
   out[3] = flags & 0xff;
   out[4] = 0;

@@ -20,14 +20,19 @@ export interface RawQuery {
   udpSize: number;
   /** DNSSEC OK bit, copied into the reply's OPT (RFC 3225 section 3). */
   dnssecOk: boolean;
-  /** EDNS version above 0: the answer is BADVERS (RFC 6891 6.1.3). */
-  badVersion: boolean;
+  /**
+   * Not 0: the query is answered with this RCODE and nothing else, its question echoed: FORMERR
+   * for sections after the question that do not decode, BADVERS for an EDNS version above 0
+   * (RFC 6891 6.1.3).
+   */
+  error: number;
 }
 
-/** Why a packet gets no ordinary answer. */
+/** Why a packet gets no ordinary answer, when not even its question can be read. */
 export const DROP = 0; // header unreadable, or a response: never answered
 export const FORMERR = 1;
 export const NOTIMP = 4;
+const BADVERS = 16;
 export type Problem = typeof DROP | typeof FORMERR | typeof NOTIMP;
 
 /** RFC 1035 2.3.4: names of 255 octets or less (including the length bytes and the root). */
@@ -89,7 +94,7 @@ export function readQuery(p: Buffer): RawQuery | Problem {
     edns: false,
     udpSize: 512,
     dnssecOk: false,
-    badVersion: false,
+    error: 0,
   };
   const an = u16(p, 6);
   const ns = u16(p, 8);
@@ -102,10 +107,11 @@ export function readQuery(p: Buffer): RawQuery | Problem {
       return q;
     }
   }
-  // Anything else is rare: decode the rest in full to validate it and find the OPT record.
+  // Anything else is rare: decode the rest in full to validate it and find the OPT record. The
+  // question has been read by now, so the FORMERR reply can echo it.
   const opt = inspectAdditional(p);
-  if (opt === 'formerr') return FORMERR;
-  if (opt) setOpt(q, opt.udpSize, opt.version, opt.flags);
+  if (opt === 'formerr') q.error = FORMERR;
+  else if (opt) setOpt(q, opt.udpSize, opt.version, opt.flags);
   return q;
 }
 
@@ -114,5 +120,5 @@ function setOpt(q: RawQuery, udpSize: number, version: number, flags: number): v
   // RFC 6891 6.2.5: values below 512 are treated as 512.
   q.udpSize = Math.max(512, udpSize);
   q.dnssecOk = (flags & 0x8000) !== 0;
-  q.badVersion = version !== 0;
+  if (version !== 0) q.error = BADVERS;
 }

@@ -7,22 +7,23 @@ import type { UpstreamMessage } from './upstream/raw-message.js';
 
 const OPT_LEN = 11;
 
-/** RFC 1035 4.1.1 flags of a reply to `flags`: QR, the opcode and RD/CD copied, RA set. */
-function replyFlags(flags: number, rcode: number): number {
-  return 0x8080 | (flags & 0x7910) | (rcode & 0x0f);
-}
-
 /**
- * An error reply (FORMERR, NOTIMP, REFUSED, SERVFAIL, BADVERS): the header, the question when it
- * could be read (q), and an OPT record when the query had one (RFC 6891 7: BADVERS needs it).
+ * A reply with no records that the server makes itself: its errors (FORMERR, NOTIMP, REFUSED,
+ * SERVFAIL, BADVERS) and any empty NOERROR of its own. The query's ID, opcode, RD and CD; RA only
+ * on NOERROR, since Docker sets RA on its answers and never on its errors (libnetwork
+ * createRespMsg beside miekg/dns SetRcode); ANCOUNT and NSCOUNT 0 whatever the query's header said
+ * (RFC 1035 4.1.1: the counts describe this message); the question when it could be read (q); an
+ * OPT record when the query had one (RFC 6891 7: BADVERS needs it), and no other record.
  */
-export function errorReply(packet: Buffer, q: RawQuery | undefined, rcode: number): Buffer {
+export function emptyReply(packet: Buffer, q: RawQuery | undefined, rcode: number): Buffer {
   const qEnd = q ? q.qEnd : 12;
   const opt = q?.edns ? OPT_LEN : 0;
   const out = Buffer.alloc(qEnd + opt);
   packet.copy(out, 0, 0, qEnd);
-  out.writeUInt16BE(replyFlags(packet.readUInt16BE(2), rcode), 2);
+  // QR, the query's opcode (0x7800), RD (0x0100) and CD (0x0010); AA, TC, Z and AD clear.
+  out.writeUInt16BE(0x8000 | (packet.readUInt16BE(2) & 0x7910) | (rcode === 0 ? 0x0080 : 0) | (rcode & 0x0f), 2);
   out.writeUInt16BE(q ? 1 : 0, 4);
+  out.writeUInt32BE(0, 6);
   out.writeUInt16BE(opt ? 1 : 0, 10);
   // RFC 6891 6.1.3: the upper 8 bits of a 12-bit RCODE travel in the OPT record.
   if (opt) writeOpt(out, qEnd, rcode >> 4, q!.dnssecOk);

@@ -9,7 +9,7 @@ import { CHAIN, TABLE_PART } from './handlers/index.js';
 import { checkOptions, type DnsServerOptions, defaultOptions } from './options.js';
 import { assemble } from './prepared.js';
 import { DROP, type RawQuery, readQuery } from './raw-query.js';
-import { errorReply, relayReply } from './respond.js';
+import { emptyReply, relayReply } from './respond.js';
 import { Sandbox, type SandboxSpec } from './sandbox.js';
 import { NameTable } from './table/name-table.js';
 import { TcpListener } from './tcp.js';
@@ -199,9 +199,15 @@ export class DnsServer {
     const q = readQuery(packet);
     if (typeof q === 'number') {
       if (errorChannel.hasSubscribers) errorChannel.publish({ sandbox: sb.id, reason: 'malformed', rcode: q });
-      return q === DROP ? undefined : errorReply(packet, undefined, q);
+      return q === DROP ? undefined : emptyReply(packet, undefined, q);
     }
-    if (q.badVersion) return errorReply(packet, q, RCODE.BADVERS);
+    if (q.error) {
+      // BADVERS is a version we do not speak, not a malformed packet.
+      if (q.error === RCODE.FORMERR && errorChannel.hasSubscribers) {
+        errorChannel.publish({ sandbox: sb.id, reason: 'malformed', rcode: q.error });
+      }
+      return emptyReply(packet, q, q.error);
+    }
     const limit = tcp ? TCP_LIMIT : q.udpSize;
     // The fast path: a prepared table answer, copied behind the query's own header and question.
     if (q.class === 1) {
@@ -234,7 +240,7 @@ export class DnsServer {
       (reply) => this.#reply(sb, reply, head, q, limit, tcp),
       (error) => {
         if (errorChannel.hasSubscribers) errorChannel.publish({ sandbox: sb.id, reason: 'internal', error });
-        return errorReply(head, q, RCODE.SERVFAIL);
+        return emptyReply(head, q, RCODE.SERVFAIL);
       },
     );
   }
@@ -242,7 +248,7 @@ export class DnsServer {
   #reply(sb: Sandbox, r: Reply, head: Buffer, q: RawQuery, limit: number, tcp: boolean): Buffer {
     if (queryChannel.hasSubscribers) publish(sb, q, r.rcode, r.source, tcp);
     if (r.message) return relayReply(r.message, r.age ?? 0, head, q, limit);
-    return errorReply(head, q, r.rcode);
+    return emptyReply(head, q, r.rcode);
   }
 }
 

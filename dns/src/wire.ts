@@ -27,6 +27,17 @@ export function decode(buf: Buffer): Message {
   }
 }
 
+/**
+ * Decodes a message that must be exactly what its header's counts say: a record missing or a byte
+ * left over throws DNS_MALFORMED (a reader such as dig warns of both). For tests and tools.
+ */
+export function decodeExact(buf: Buffer): Message {
+  const msg = decode(buf);
+  const used = (packet.decode as unknown as { bytes: number }).bytes;
+  if (used !== buf.length) throw new DnsError('DNS_MALFORMED', `${buf.length - used} bytes past the message`);
+  return msg;
+}
+
 export function encode(msg: Message): Buffer {
   return packet.encode(msg);
 }

@@ -58,6 +58,22 @@ describe('forwarding names the table does not hold', () => {
     expect(await digStatus(port, 'x.test')).toBe('SERVFAIL');
   });
 
+  it("answers an upstream's SERVFAIL and REFUSED with a SERVFAIL of its own: no RA, no records (libnetwork)", async () => {
+    const failing = await testUpstream(
+      cleanup,
+      () => ({ type: 'response', flags: 0x0080 | 2, authorities: [soa] }) as Message,
+    );
+    const refusing = await testUpstream(
+      cleanup,
+      () => ({ type: 'response', flags: 0x0080 | 5, authorities: [soa] }) as Message,
+    );
+    const { port } = await serve([failing.address, refusing.address]);
+    const out = await dig(port, 'x.test');
+    expect(out).toMatch(/status: SERVFAIL,/);
+    expect(out).toMatch(/flags: qr rd; QUERY: 1, ANSWER: 0, AUTHORITY: 0, ADDITIONAL: 1$/m);
+    expect([failing.queries.length, refusing.queries.length]).toEqual([1, 1]);
+  });
+
   it('refuses forwarded queries past maxInflight (libnetwork)', async () => {
     const silent = await testUpstream(cleanup, () => undefined);
     const { port } = await serve([silent.address], { maxInflight: 2, upstreamTimeout: 2000 });

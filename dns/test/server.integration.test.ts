@@ -54,6 +54,20 @@ describe('the embedded DNS server, as dig sees it', () => {
     expect(await dig(port, 'web')).toMatch(/flags: qr rd ra;/);
   });
 
+  it.each([
+    ['a query with no question', ['+header-only', 'web'], 'QUERY', 'FORMERR', 0],
+    ['opcode NOTIFY', ['+opcode=notify', 'web'], 'NOTIFY', 'NOTIMP', 0],
+    ['EDNS version 1', ['+edns=1', '+noednsnegotiation', 'web'], 'QUERY', 'BADVERS', 1],
+    ['a name outside the table, forwarding off', ['nothere'], 'QUERY', 'REFUSED', 1],
+  ])('answers %s with %s and %s: no RA, no records, well-formed', async (_, args, opcode, status, qd) => {
+    const { port } = await serve(['front']);
+    const out = await dig(port, ...args);
+    expect(out).toMatch(new RegExp(`opcode: ${opcode}, status: ${status},`));
+    expect(out).toMatch(new RegExp(`flags: qr rd; QUERY: ${qd}, ANSWER: 0, AUTHORITY: 0, ADDITIONAL: [01]$`, 'm'));
+    // What dig says of a reply that does not parse, or parses with bytes left over.
+    expect(out).not.toMatch(/bad packet|extra bytes|WARNING: Message/i);
+  });
+
   it('rotates multi-address answers (round robin)', async () => {
     const { port } = await serve(['front']);
     const firsts = new Set<string>();

@@ -6,7 +6,7 @@ import type { ServerContext } from './context.js';
  * Names the table does not hold go to the sandbox's upstreams. A sandbox that does not forward
  * (internal networks) gets REFUSED: the name is not ours to answer, and a client with another
  * nameserver may try it. Past maxInflight forwarded queries: REFUSED, as libnetwork answers.
- * No upstream answered: SERVFAIL (libnetwork).
+ * No upstream answered, or each said SERVFAIL or REFUSED: SERVFAIL of our own (libnetwork).
  */
 export const forward: PluginFactory<ServerContext> = (ctx) => (next) => async (req) => {
   const sb = req.sandbox;

@@ -45,29 +45,29 @@ export class Forwarder {
     this.#now = options.now ?? Date.now;
   }
 
-  /** The first good answer, else the last SERVFAIL/REFUSED one, else undefined (none answered). */
+  /**
+   * The first answer that is neither SERVFAIL nor REFUSED; undefined when no upstream gave one.
+   * The server then answers SERVFAIL itself, as libnetwork does (forwardExtDNS skips SERVFAIL
+   * and REFUSED and relays neither), so an upstream's error never reaches the asker as its own.
+   */
   async resolve(upstreams: readonly Upstream[], q: ForwardQuery): Promise<UpstreamMessage | undefined> {
     const query = buildQuery(q);
     const qEnd = questionEnd(query);
     const now = this.#now();
     const healthy = upstreams.filter((u) => (this.#health.get(u.key)?.until ?? 0) <= now);
-    let last: UpstreamMessage | undefined;
     for (const u of healthy.length > 0 ? healthy : upstreams) {
       try {
         let reply = await this.#attempt(u, query, q, q.tcp);
         if (!q.tcp && reply[2]! & 0x02) reply = await this.#attempt(u, query, q, true);
         this.#ok(u);
-        const msg = parseUpstream(reply, qEnd);
-        if (msg.rcode === 2 || msg.rcode === 5) {
-          last = msg;
-          continue;
-        }
-        return msg;
+        const rcode = reply[3]! & 0x0f;
+        if (rcode === 2 || rcode === 5) continue;
+        return parseUpstream(reply, qEnd);
       } catch (err) {
         if (isDnsError(err, 'DNS_UPSTREAM_TIMEOUT') || isDnsError(err, 'DNS_UPSTREAM_ERROR')) this.#fail(u);
       }
     }
-    return last;
+    return undefined;
   }
 
   async #attempt(u: Upstream, query: Buffer, q: ForwardQuery, tcp: boolean): Promise<Buffer> {

@@ -56,11 +56,12 @@ describe('forward: upstreams tried in turn', () => {
       0,
     ],
     ['NXDOMAIN is an answer', { '10.9.0.1': (q) => reply(q, 3) }, ['10.9.0.1'], 3],
+    // libnetwork relays neither SERVFAIL nor REFUSED: the server answers SERVFAIL of its own.
     [
-      'all SERVFAIL: the last one',
-      { '10.9.0.1': (q) => reply(q, 2), '10.9.0.2': (q) => reply(q, 2), '10.9.0.3': (q) => reply(q, 2) },
+      'all SERVFAIL or REFUSED: none',
+      { '10.9.0.1': (q) => reply(q, 2), '10.9.0.2': (q) => reply(q, 5), '10.9.0.3': (q) => reply(q, 2) },
       ['10.9.0.1', '10.9.0.2', '10.9.0.3'],
-      2,
+      undefined,
     ],
     ['none answers', {}, ['10.9.0.1', '10.9.0.2', '10.9.0.3'], undefined],
   ])('%s', async (_, behaviours, tried, rcode) => {
