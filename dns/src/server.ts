@@ -201,6 +201,9 @@ export class DnsServer {
       if (errorChannel.hasSubscribers) errorChannel.publish({ sandbox: sb.id, reason: 'malformed', rcode: q });
       return q === DROP ? undefined : emptyReply(packet, undefined, q);
     }
+    // RFC 1035 4.2.1: a UDP message is 512 bytes at most unless EDNS announces more. Docker's
+    // server reads 512 bytes (miekg/dns MinMsgSize), so a longer query fails to unpack: FORMERR.
+    if (!tcp && packet.length > 512 && !q.edns) q.error = RCODE.FORMERR;
     if (q.error) {
       // BADVERS is a version we do not speak, not a malformed packet.
       if (q.error === RCODE.FORMERR && errorChannel.hasSubscribers) {

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DnsServer } from '../src/index.js';
 import { decodeExact, encode, encodeQuery, type Message } from '../src/internal.js';
 import { FakeTransport } from './fake-transport.js';
+import { padded } from './helpers.js';
 
 // The replies the server makes itself. Docker sets RA on its answers only; an error carries no
 // records (ANCOUNT and NSCOUNT 0 whatever the query said) and nothing in the additional section
@@ -52,6 +53,19 @@ describe('error replies', () => {
     expect(m).toMatchObject({ id: 0x4242, rcode, flag_ra: false, flag_aa: false });
     expect(counts(reply)).toEqual([echoed ? 1 : 0, 0, 0, 0]);
     if (echoed) expect(m.questions).toEqual([{ name: 'web', type: 'A', class: 'IN' }]);
+  });
+
+  it('answers FORMERR to a UDP query over 512 bytes without EDNS (RFC 1035 4.2.1), as Docker', async () => {
+    const udp = await serve(false);
+    const reply = udp.ask(padded(513))!;
+    expect(decodeExact(reply)).toMatchObject({ rcode: 'FORMERR', flag_ra: false, questions: [{ name: 'web' }] });
+    expect(counts(reply)).toEqual([1, 0, 0, 0]);
+    expect(decodeExact(udp.ask(padded(512))!)).toMatchObject({ rcode: 'NOERROR', answers: [{ data: '10.0.0.2' }] });
+    // EDNS announces a larger size: the query may be larger too.
+    expect(decodeExact(udp.ask(padded(900, true))!)).toMatchObject({
+      rcode: 'NOERROR',
+      answers: [{ data: '10.0.0.2' }],
+    });
   });
 
   it('keeps the opcode of a NOTIMP, and RD and CD of the query', async () => {

@@ -4,6 +4,7 @@ import {
   CHAIN,
   candidates,
   compose,
+  encode,
   rrText,
   type ServerContext,
   TABLE_PART,
@@ -88,6 +89,22 @@ export function sampleTable(): NameTable {
     });
   });
   return t;
+}
+
+/** A query for web A of exactly `total` bytes: a NULL record (RFC 1035 3.3.10) in the additional section pads it. */
+export function padded(total: number, edns = false): Buffer {
+  const opt = { type: 'OPT', name: '.', udpPayloadSize: 1232, flags: 0, options: [] } as never;
+  const make = (n: number) =>
+    encode({
+      type: 'query',
+      id: 0x4242,
+      flags: 0x0100,
+      questions: [{ name: 'web', type: 'A' }],
+      additionals: [{ type: 'NULL', name: 'pad', ttl: 0, data: Buffer.alloc(n) } as never, ...(edns ? [opt] : [])],
+    });
+  const b = make(total - make(0).length);
+  if (b.length !== total) throw new Error(`padded to ${b.length}, not ${total}`);
+  return b;
 }
 
 /** Resolves to the error's code, or fails when nothing throws. */

@@ -39,6 +39,45 @@ export async function digShort(port: number, ...args: string[]): Promise<string[
   return (await dig(port, '+short', ...args)).split('\n').filter(Boolean).sort();
 }
 
+/** Sends one datagram to 127.0.0.1:port and resolves with the first reply (3 s at most). */
+export async function udpExchange(port: number, packet: Buffer): Promise<Buffer> {
+  const s = dgram.createSocket('udp4');
+  try {
+    return await new Promise<Buffer>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no reply over UDP')), 3000);
+      s.once('message', (m) => {
+        clearTimeout(timer);
+        resolve(m);
+      });
+      s.send(packet, port, '127.0.0.1');
+    });
+  } finally {
+    s.close();
+  }
+}
+
+/** Sends one message over a fresh TCP connection to 127.0.0.1:port (RFC 1035 4.2.2 framing). */
+export async function tcpExchange(port: number, packet: Buffer): Promise<Buffer> {
+  const s = net.connect(port, '127.0.0.1');
+  try {
+    return await new Promise<Buffer>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no reply over TCP')), 3000);
+      let buf = Buffer.alloc(0);
+      s.on('error', reject);
+      s.on('data', (d) => {
+        buf = Buffer.concat([buf, d]);
+        if (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+          clearTimeout(timer);
+          resolve(buf.subarray(2, 2 + buf.readUInt16BE(0)));
+        }
+      });
+      s.write(Buffer.concat([Buffer.from([packet.length >> 8, packet.length & 255]), packet]));
+    });
+  } finally {
+    s.destroy();
+  }
+}
+
 /** Binds UDP and TCP on 127.0.0.1 (one port for both) and hands them to the server as a sandbox. */
 export async function addLoopbackSandbox(
   server: DnsServer,

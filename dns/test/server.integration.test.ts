@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { DnsServer } from '../src/index.js';
-import { sampleTable } from './helpers.js';
-import { addLoopbackSandbox, Cleanup, dig, digShort, digStatus } from './net-helpers.js';
+import { decodeExact } from '../src/internal.js';
+import { padded, sampleTable } from './helpers.js';
+import { addLoopbackSandbox, Cleanup, dig, digShort, digStatus, tcpExchange, udpExchange } from './net-helpers.js';
 
 // What a container sees through dig, against a server on real loopback sockets. Forwarding is
 // off (or points at nothing) here: these names are all the table's.
@@ -66,6 +67,17 @@ describe('the embedded DNS server, as dig sees it', () => {
     expect(out).toMatch(new RegExp(`flags: qr rd; QUERY: ${qd}, ANSWER: 0, AUTHORITY: 0, ADDITIONAL: [01]$`, 'm'));
     // What dig says of a reply that does not parse, or parses with bytes left over.
     expect(out).not.toMatch(/bad packet|extra bytes|WARNING: Message/i);
+  });
+
+  it('answers a 600-byte query without EDNS with FORMERR over UDP, and in full over TCP', async () => {
+    const { port } = await serve(['front']);
+    const q = padded(600);
+    expect(decodeExact(await udpExchange(port, q))).toMatchObject({ rcode: 'FORMERR', flag_ra: false, answers: [] });
+    expect(decodeExact(await tcpExchange(port, q))).toMatchObject({
+      rcode: 'NOERROR',
+      answers: [{ data: '10.0.0.2' }],
+    });
+    expect(decodeExact(await udpExchange(port, padded(600, true)))).toMatchObject({ rcode: 'NOERROR' });
   });
 
   it('rotates multi-address answers (round robin)', async () => {
