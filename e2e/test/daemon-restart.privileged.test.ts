@@ -92,3 +92,32 @@ it('kill -9 in the middle of attaches: after a restart every endpoint is whole o
   expect(all.length).toBe(8);
   expect(new Set(all.map((e) => e.ip)).size).toBe(8);
 });
+
+it('an endpoint that cannot be rebuilt is marked failed; the daemon starts and the others answer', async () => {
+  const host = await TestHost.start();
+  made.push(host);
+  await host.ok('network', 'create', 'f', '--subnet', '10.96.0.0/24');
+  const [good, bad] = [await Netns.create('cnmd-sb'), await Netns.create('cnmd-sb')];
+  made.push(good, bad);
+  await host.ok('attach', good.name, '--network', 'f', '--name', 'good');
+  await host.ok('attach', bad.name, '--network', 'f', '--name', 'bad');
+  await host.kill9();
+  // While the daemon is away, someone takes the interface name the rebuild needs.
+  await bad.exec('ip', ['link', 'del', 'eth0']);
+  await bad.exec('ip', ['link', 'add', 'eth0', 'type', 'bridge']);
+  await host.startDaemon();
+  expect(host.log).toMatch(/reconcile: endpoint bad on f .*SIDECAR_LINK_EXISTS/);
+  expect(host.log).toMatch(/1 failed/);
+  expect(await dig(good, 'good')).toBe('10.96.0.2');
+  const ps = await host.json<{ name: string; status: string; error?: { code: string } }[]>('ps');
+  expect(ps.map((e) => [e.name, e.status, e.error?.code])).toEqual([
+    ['good', 'ready', undefined],
+    ['bad', 'failed', 'SIDECAR_LINK_EXISTS'],
+  ]);
+  expect((await host.ok('ps')).split('\n')[2]).toMatch(/bad .*failed \(SIDECAR_LINK_EXISTS\)$/);
+  // A detach clears it; the sandbox can then be attached again.
+  await bad.exec('ip', ['link', 'del', 'eth0']);
+  await host.ok('detach', bad.name);
+  await host.ok('attach', bad.name, '--network', 'f', '--name', 'bad');
+  expect(await dig(good, 'bad')).toMatch(/^10\.96\.0\.\d+$/);
+});

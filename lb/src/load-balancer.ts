@@ -38,9 +38,15 @@ export interface LoadBalancerOptions {
   /** Told when a backend's health changes, once the data plane holds the change: the caller
    * keeps its DNS answers (`tasks.`, dnsrr) in step. */
   onHealth?: (service: string, address: string, healthy: boolean) => void;
+  /** Told of a failure no caller awaits: a drain that ended, a health change the data plane
+   * refused (`op` names which); the next change tries again. */
+  onError?: (op: string, error: Error) => void;
 }
 
-export function defaultOptions(): Omit<Required<LoadBalancerOptions>, 'dataplane' | 'conntrack' | 'onHealth'> {
+export function defaultOptions(): Omit<
+  Required<LoadBalancerOptions>,
+  'dataplane' | 'conntrack' | 'onHealth' | 'onError'
+> {
   return { clock: systemClock, drainMs: 10_000, probe: defaultProbe };
 }
 
@@ -61,6 +67,7 @@ export class LoadBalancer implements AsyncDisposable {
   readonly #drainMs: number;
   readonly #health: HealthMonitor;
   readonly #onHealth: LoadBalancerOptions['onHealth'];
+  readonly #onError: LoadBalancerOptions['onError'];
   #entries = new Map<string, Entry>();
   /**
    * What the data plane last took (in #entries' order) and where each VIP service sits in it,
@@ -85,6 +92,7 @@ export class LoadBalancer implements AsyncDisposable {
     this.#clock = o.clock;
     this.#drainMs = o.drainMs;
     this.#onHealth = o.onHealth;
+    this.#onError = o.onError;
     this.#health = new HealthMonitor(o.clock, o.probe, (s, a, ok) => void this.#healthChanged(s, a, ok));
   }
 
@@ -263,7 +271,7 @@ export class LoadBalancer implements AsyncDisposable {
         const cur = this.#entries.get(e.svc.name);
         if (!cur?.draining.has(address)) return; // re-added or the service went meanwhile
         await this.#remove(cur, address, 'drain-expired');
-      }).catch(() => {}); // the sync event reported it; the drain is retried by the next change
+      }).catch((err) => this.#onError?.('drain-expired', err)); // the next change retries the drain
     }, ms);
     e.draining.set(address, { weight, timer });
   }
@@ -299,7 +307,7 @@ export class LoadBalancer implements AsyncDisposable {
       e.vs = undefined;
       await this.#apply('health', { name: service, entry: e });
       this.#onHealth?.(service, address, healthy);
-    }).catch(() => {});
+    }).catch((err) => this.#onError?.('health', err));
   }
 
   /**

@@ -163,6 +163,24 @@ describe('drain', () => {
     expect((await dp.read())[0]?.backends.map((b) => b.address)).toEqual(['10.0.1.3', '10.0.1.4']);
   });
 
+  it('reports a drain the data plane refused to onError; the backend stays drained', async () => {
+    const errors: string[] = [];
+    await lb.close();
+    lb = new LoadBalancer({
+      dataplane: dp,
+      clock,
+      drainMs: 1000,
+      onError: (op, e) => errors.push(`${op} ${(e as { code?: string }).code}`),
+    });
+    await lb.addService(web({ backends: [{ address: '10.0.1.2' }, { address: '10.0.1.3' }] }));
+    await lb.removeBackend('web', '10.0.1.3');
+    dp.failNext = new Error('refused');
+    clock.advance(1000);
+    await lb.idle();
+    expect(errors).toEqual(['drain-expired LB_DATAPLANE']);
+    expect((await dp.read())[0]?.backends).toContainEqual({ address: '10.0.1.3', weight: 0 });
+  });
+
   it('does not touch conntrack for a TCP-only service', async () => {
     await lb.addService(
       web({ name: 'tcp', vip: '10.0.1.20', ports: [{ port: 80 }], backends: [{ address: '10.0.1.5' }] }),

@@ -3,7 +3,7 @@
 // restart after kill -9 at any moment can finish or undo it (reconcile.ts). One change at a time.
 import { createHash, randomBytes } from 'node:crypto';
 import type { Ipam, Store } from '@cnmd/ipam';
-import { SidecarError } from './errors.js';
+import { describeError, SidecarError } from './errors.js';
 import type { DnsHooks, FirewallHooks, LbHooks } from './hooks.js';
 import type { Kernel, NetnsLinks } from './kernel/types.js';
 import type {
@@ -29,6 +29,8 @@ export interface ControllerOptions {
   dns: DnsHooks;
   /** The load balancer of vip services; without it only dnsrr services can be made. */
   lb?: LbHooks;
+  /** Where failures that no caller hears of go (an undo that failed too); stderr by default. */
+  log?: (line: string) => void;
 }
 
 export class NetworkController implements Controller {
@@ -40,6 +42,9 @@ export class NetworkController implements Controller {
   readonly dns: DnsHooks;
   readonly services: Services;
   readonly lb: LbHooks | undefined;
+  /** Networks, endpoints and services that a restart could not bring back, by id (reconcile.ts). */
+  readonly failed = new Map<string, { code: string; message: string }>();
+  readonly log: (line: string) => void;
   #host: NetnsLinks | undefined;
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -51,6 +56,7 @@ export class NetworkController implements Controller {
     this.firewall = o.firewall;
     this.dns = o.dns;
     this.lb = o.lb;
+    this.log = o.log ?? ((l) => process.stderr.write(`cnmd: ${l}\n`));
     this.services = new Services(this, new Records(o.store, 'svc'), o.lb);
   }
 
@@ -64,6 +70,11 @@ export class NetworkController implements Controller {
     await this.#queue.catch(() => {});
     await this.#host?.close();
     this.#host = undefined;
+  }
+
+  /** A catch handler that logs what failed, for failures no caller hears of. */
+  logged(what: string): (err: unknown) => void {
+    return (err) => this.log(`${what}: ${describeError(err)}`);
   }
 
   /** Runs changes one at a time: two attaches must not both pick eth0 in one sandbox. */
@@ -89,7 +100,7 @@ export class NetworkController implements Controller {
     return n;
   }
 
-  createNetwork(spec: NetworkSpec): Promise<NetworkInfo> {
+  createNetwork(spec: NetworkSpec, opts: { origin?: 'docker' } = {}): Promise<NetworkInfo> {
     return this.serial(async () => {
       if (this.networks.all().some((n) => n.spec.name === spec.name)) {
         throw new SidecarError('SIDECAR_NETWORK_EXISTS', `network ${spec.name} exists already`);
@@ -115,6 +126,7 @@ export class NetworkController implements Controller {
         subnet: pool4.subnet,
         created: new Date().toISOString(),
         state: 'creating',
+        ...(opts.origin ? { origin: opts.origin } : {}),
       };
       if (pool4.gateway) rec.gateway = pool4.gateway;
       try {
@@ -132,7 +144,7 @@ export class NetworkController implements Controller {
         rec.state = 'ready';
         await this.networks.put(rec);
       } catch (err) {
-        await this.destroyNetwork(rec).catch(() => {});
+        await this.destroyNetwork(rec).catch(this.logged(`undoing network ${spec.name}`));
         throw err;
       }
       return this.#networkInfo(rec);
@@ -222,7 +234,7 @@ export class NetworkController implements Controller {
   inspectContainer(nameOrSandbox: string): EndpointInfo[] {
     let key: string | undefined;
     try {
-      key = resolveSandbox(nameOrSandbox).key;
+      key = resolveSandbox(nameOrSandbox, { host: true }).key;
     } catch {}
     const eps = this.listEndpoints().filter(
       (e) => e.name === nameOrSandbox || e.sandbox === nameOrSandbox || this.endpoints.get(e.id)?.sandboxKey === key,
@@ -295,7 +307,7 @@ export class NetworkController implements Controller {
       // A task joins its service only now that its container is up (moby/moby#38841).
       await this.services.touched(ep);
     } catch (err) {
-      await this.destroyEndpoint(ep).catch(() => {});
+      await this.destroyEndpoint(ep).catch(this.logged(`undoing the attach of ${spec.sandbox} to ${net.spec.name}`));
       throw err;
     }
     return this.#endpointInfo(ep);
@@ -374,7 +386,7 @@ export class NetworkController implements Controller {
     return this.serial(async () => {
       let key: string | undefined;
       try {
-        key = resolveSandbox(sandbox).key;
+        key = resolveSandbox(sandbox, { host: true }).key;
       } catch {}
       const eps = this.endpoints
         .all()
@@ -411,11 +423,13 @@ export class NetworkController implements Controller {
       await ignoreMissing((await this.host()).deleteLink(ep.hostIf));
     }
     if (net) {
-      if (ep.ip) await this.ipam.releaseAddress(net.pool4, ep.ip).catch(() => false);
-      if (ep.ip6 && net.pool6) await this.ipam.releaseAddress(net.pool6, ep.ip6).catch(() => false);
+      const what = `releasing the address of endpoint ${ep.id.slice(0, 12)}`;
+      if (ep.ip) await this.ipam.releaseAddress(net.pool4, ep.ip).catch(this.logged(what));
+      if (ep.ip6 && net.pool6) await this.ipam.releaseAddress(net.pool6, ep.ip6).catch(this.logged(what));
     }
     await this.endpoints.delete(ep.id);
-    await this.#handOverDefaultRoute(ep).catch(() => {});
+    this.failed.delete(ep.id);
+    await this.#handOverDefaultRoute(ep).catch(this.logged(`handing over the default route of ${ep.sandbox}`));
     await this.services.touched(ep);
   }
 
@@ -464,7 +478,10 @@ export class NetworkController implements Controller {
       mac: e.mac ?? '',
       ip: e.ip ?? '',
       publish: e.publish,
+      status: this.failed.has(e.id) ? 'failed' : 'ready',
     };
+    const failure = this.failed.get(e.id);
+    if (failure) info.error = failure;
     if (e.name) info.name = e.name;
     if (e.ip6) info.ip6 = e.ip6;
     return info;

@@ -17,15 +17,17 @@ import { checkLbDataplane, type LbDataplaneMode } from './lb-ipvs.js';
 import { LbWiring } from './lb-wiring.js';
 import type { NetworkSpec, ServiceSpec } from './model.js';
 import { type ReconcileReport, reconcile } from './reconcile.js';
-import { sandboxKey } from './sandbox-path.js';
+import { configureSandboxPaths, sandboxKey } from './sandbox-path.js';
 
 export interface DaemonConfig {
   /** Where the state file lives (default /var/lib/cnmd). */
   stateDir: string;
   /** The admin API's unix socket (default /run/cnmd/cnmd.sock). */
   socket: string;
-  /** An admin API TCP listener, host:port; off unless set. */
-  apiTcp?: string;
+  /** An admin API TCP listener; off unless set. */
+  apiTcp?: { host: string; port: number };
+  /** The bearer token of the TCP listener (read from --api-token-file); required with apiTcp. */
+  apiToken?: string;
   /** Upstream DNS servers; default the nameservers of resolvConf. */
   dnsUpstreams?: string[];
   /** The host's resolv.conf: upstreams, and search/options for sandboxes. */
@@ -38,6 +40,13 @@ export interface DaemonConfig {
   lbDataplane: LbDataplaneMode;
   /** Only containers labelled cnmd.scope=this (several cnmd on one engine); else only unscoped ones. */
   dockerScope?: string;
+  /** The engine's sandbox folder (SandboxKeys) as this daemon sees it. */
+  dockerNetnsDir: string;
+  /** Whether a network named by a container's label is created when missing; default: unless
+   * the config declares networks. */
+  dockerCreateNetworks?: boolean;
+  /** At most this many networks made from labels exist at once (each takes a local pool). */
+  dockerMaxNetworks: number;
   /** Networks to create at start when none of that name exists (the config file's). */
   networks?: NetworkSpec[];
   /** Services to create at start when none of that name exists on that network. */
@@ -51,6 +60,8 @@ export function defaultConfig(): DaemonConfig {
     resolvConf: '/etc/resolv.conf',
     sweepMs: 2000,
     lbDataplane: 'auto',
+    dockerNetnsDir: '/run/docker/netns',
+    dockerMaxNetworks: 16,
   };
 }
 
@@ -94,6 +105,7 @@ export class Daemon {
   async start(): Promise<void> {
     const c = this.config;
     await checkLbDataplane(c.lbDataplane);
+    configureSandboxPaths({ dockerNetnsDir: c.dockerNetnsDir });
     await mkdir(c.stateDir, { recursive: true, mode: 0o700 });
     // Forwarding between the bridges and out of the host, as Docker's daemon turns it on.
     writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
@@ -115,13 +127,14 @@ export class Daemon {
       firewall: this.#parts.firewall,
       dns: new DnsWiring({ server: this.dns, hostResolvConf: c.resolvConf }),
       lb,
+      log,
     });
     lb.bind(this.controller);
     // The services come back one by one: their load balancers apply them once, all together.
     lb.hold();
     this.report = await this.controller.serial(async () => {
       try {
-        return await reconcile(this.controller);
+        return await reconcile(this.controller, log);
       } finally {
         await lb.release();
       }
@@ -131,6 +144,7 @@ export class Daemon {
       controller: this.controller,
       socket: c.socket,
       ...(c.apiTcp ? { tcp: c.apiTcp } : {}),
+      ...(c.apiToken ? { token: c.apiToken } : {}),
       health: () => ({ lb: { dataplane: c.lbDataplane, networks: lb.dataplanes() } }),
     });
     await this.#api.start();
@@ -139,12 +153,14 @@ export class Daemon {
         client: new DockerClient({ socket: c.dockerSocket }),
         controller: this.controller,
         log,
+        createNetworks: c.dockerCreateNetworks ?? !c.networks?.length,
+        maxNetworks: c.dockerMaxNetworks,
         ...(c.dockerScope ? { scope: c.dockerScope } : {}),
       });
       this.#docker.start();
     }
     if (c.sweepMs > 0) {
-      this.#sweep = setInterval(() => void this.sweep().catch(() => {}), c.sweepMs);
+      this.#sweep = setInterval(() => void this.sweep().catch(this.controller.logged('sweep')), c.sweepMs);
       this.#sweep.unref();
     }
   }
@@ -154,7 +170,7 @@ export class Daemon {
     let n = 0;
     await this.controller.serial(async () => {
       for (const ep of this.controller.endpoints.all()) {
-        if (ep.state === 'ready' && sandboxKey(ep.sandbox) !== ep.sandboxKey) {
+        if (ep.state === 'ready' && sandboxKey(ep.sandbox, { host: ep.mode === 'host' }) !== ep.sandboxKey) {
           await this.controller.destroyEndpoint(ep);
           n++;
         }

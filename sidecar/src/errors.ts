@@ -6,6 +6,8 @@
 export type SidecarErrorCode =
   /** The path does not exist, is not a namespace, or is a namespace of another kind. */
   | 'SIDECAR_NETNS_INVALID'
+  /** The namespace is the host's own (PID 1's) or the daemon's: never a sandbox. */
+  | 'SIDECAR_NETNS_HOST'
   /** withNetns was called while already inside a namespace. */
   | 'SIDECAR_NETNS_NESTED'
   /** The function given to withNetns returned a promise: its awaited part runs outside. */
@@ -60,6 +62,8 @@ export type SidecarErrorCode =
   | 'SIDECAR_CONFIG_INVALID'
   /** A container's `cnmd.*` labels are malformed: the container is left alone. */
   | 'SIDECAR_DOCKER_LABEL'
+  /** A label names a missing network, and as many networks as allowed were made from labels. */
+  | 'SIDECAR_DOCKER_NETWORK_LIMIT'
   /** The Docker engine cannot be reached over its socket (or the connection broke). */
   | 'SIDECAR_DOCKER_UNAVAILABLE'
   /** The Docker engine answered with an error status, or with something unreadable. */
@@ -86,4 +90,11 @@ export function isSidecarError(err: unknown, code?: SidecarErrorCode): err is Si
 function errnoOf(cause: unknown): number | undefined {
   const n = (cause as { errno?: unknown } | undefined)?.errno;
   return typeof n === 'number' ? Math.abs(n) : undefined;
+}
+
+/** `CODE: message` of any error, for a log line. */
+export function describeError(err: unknown): string {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  const message = err instanceof Error ? err.message : String(err);
+  return typeof code === 'string' ? `${code}: ${message}` : message;
 }

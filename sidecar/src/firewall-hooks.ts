@@ -1,6 +1,6 @@
 // The controller's firewall needs, over the nftables firewall (firewall/): network rules, and
 // published ports with their conflicts checked before anything changes.
-import { SidecarError } from './errors.js';
+import { describeError, SidecarError } from './errors.js';
 import { NftablesFirewall } from './firewall/nftables.js';
 import type { Firewall, FwNetwork, FwPort } from './firewall/types.js';
 import type { FirewallHooks } from './hooks.js';
@@ -43,11 +43,13 @@ const portKey = (p: PortSpec) => `${p.proto}/${p.hostIp ?? '*'}/${p.hostPort}`;
 
 export class NftFirewallHooks implements FirewallHooks {
   readonly #fw: Firewall;
+  readonly #log: (line: string) => void;
   /** Host ports in use, so that a conflict is refused before any change. */
   readonly #ports = new Set<string>();
 
-  constructor(fw: Firewall) {
+  constructor(fw: Firewall, log: (line: string) => void) {
     this.#fw = fw;
+    this.#log = log;
   }
 
   async addNetwork(net: NetworkRecord): Promise<void> {
@@ -85,7 +87,15 @@ export class NftFirewallHooks implements FirewallHooks {
   }
 
   async unpublish(net: NetworkRecord, ep: PublishTarget, p: PortSpec): Promise<void> {
-    for (const port of fwPorts(net, ep, p)) await this.#fw.unpublish(port).catch(() => {});
+    // Undoing goes on past a port that will not go (the rest still should); it is logged, and
+    // the next start's reconcile removes what no record holds.
+    for (const port of fwPorts(net, ep, p)) {
+      await this.#fw
+        .unpublish(port)
+        .catch((err) =>
+          this.#log(`unpublishing ${port.hostPort}/${port.proto} of ${port.address}: ${describeError(err)}`),
+        );
+    }
     this.#ports.delete(portKey(p));
   }
 
@@ -110,8 +120,8 @@ export class NftFirewallHooks implements FirewallHooks {
 }
 
 /** The nftables firewall of the namespace the daemon runs in, its tables created. */
-export async function firewallHooks(): Promise<FirewallHooks> {
+export async function firewallHooks(log: (line: string) => void): Promise<FirewallHooks> {
   const fw = new NftablesFirewall();
   await fw.start();
-  return new NftFirewallHooks(fw);
+  return new NftFirewallHooks(fw, log);
 }

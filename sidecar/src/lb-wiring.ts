@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { type Conntrack, conntrackTool, type DataPlane, type HealthCheckSpec, LoadBalancer } from '@cnmd/lb';
 import type { NetworkController } from './controller.js';
 import { ignoreMissing } from './controller.js';
+import { describeError } from './errors.js';
 import type { LbBackend, LbHooks } from './hooks.js';
 import { HeldDataPlane, type LbDataplaneMode, lbDataplane } from './lb-ipvs.js';
 import type { Snat } from './lb-marks.js';
@@ -190,6 +191,7 @@ export class LbWiring implements LbHooks {
       conntrack,
       probe: prober.probe,
       onHealth: (service) => this.#healthChanged(net, service),
+      onError: (op, err) => c.log(`network ${net.spec.name}: load balancer ${op}: ${describeError(err)}`),
       ...(this.#o.drainMs !== undefined ? { drainMs: this.#o.drainMs } : {}),
     });
     const sb = { name, path, lb, dataplane: dataplane.name, prober, conntrack };

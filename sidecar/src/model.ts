@@ -302,6 +302,9 @@ export interface EndpointInfo {
   ip: string;
   ip6?: string;
   publish: PortSpec[];
+  /** failed: a restart could not bring it back (error says why); detach removes what is left. */
+  status: 'ready' | 'failed';
+  error?: { code: string; message: string };
 }
 
 /** What the daemon does; the API and the CLI are its two faces. */

@@ -7,7 +7,7 @@ import type { NetworkController } from './controller.js';
 import { SidecarError } from './errors.js';
 import type { AttachSpec } from './model.js';
 import type { EndpointRecord } from './records.js';
-import { resolveSandbox } from './sandbox-path.js';
+import { ownNetnsKey, resolveSandbox } from './sandbox-path.js';
 
 export type Mode = 'none' | 'host' | 'container';
 
@@ -17,7 +17,7 @@ export function modeOf(network: string): Mode | undefined {
 }
 
 export async function attachMode(c: NetworkController, spec: AttachSpec, mode: Mode): Promise<EndpointRecord> {
-  const ref = resolveSandbox(spec.sandbox);
+  const ref = resolveSandbox(spec.sandbox, { host: mode === 'host' });
   const mine = c.endpoints.all().filter((e) => e.sandboxKey === ref.key);
   if (spec.publish.length > 0 || spec.ip || spec.ip6 || spec.mac) {
     throw new SidecarError(
@@ -50,7 +50,7 @@ export async function attachMode(c: NetworkController, spec: AttachSpec, mode: M
         `${spec.sandbox} is on networks already: --network ${mode} stands alone`,
       );
     }
-    if (mode === 'host' && resolveSandbox('/proc/self/ns/net').key !== ref.key) {
+    if (mode === 'host' && ownNetnsKey() !== ref.key) {
       throw new SidecarError('SIDECAR_INVALID_ARGUMENT', `--network host: ${spec.sandbox} is not the host's namespace`);
     }
     if (mode === 'none') {

@@ -4,6 +4,7 @@
 // and delete cnmd-owned links and addresses that no record knows.
 import type { NetworkController } from './controller.js';
 import { ignoreMissing } from './controller.js';
+import { describeError } from './errors.js';
 import { shareNames } from './modes.js';
 import { sandboxKey } from './sandbox-path.js';
 
@@ -14,17 +15,36 @@ export interface ReconcileReport {
   networksUndone: number;
   endpointsRebuilt: number;
   endpointsRemoved: number;
+  /** Endpoints (and networks, services) that could not be brought back: logged, marked failed. */
+  endpointsFailed: number;
   linksDeleted: number;
   addressesReleased: number;
 }
 
-export async function reconcile(c: NetworkController): Promise<ReconcileReport> {
+/**
+ * Each network, endpoint and service is reconciled on its own: one that fails is logged with
+ * its code and marked failed (`cnmd ps` shows it; a detach or the next start deals with it),
+ * and the rest come up. A daemon that refused to start would leave every container without DNS.
+ */
+export async function reconcile(c: NetworkController, log: (line: string) => void): Promise<ReconcileReport> {
   const report: ReconcileReport = {
     networksUndone: 0,
     endpointsRebuilt: 0,
     endpointsRemoved: 0,
+    endpointsFailed: 0,
     linksDeleted: 0,
     addressesReleased: 0,
+  };
+  const attempt = async (id: string, what: string, fn: () => Promise<void>): Promise<boolean> => {
+    try {
+      await fn();
+      return true;
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      c.failed.set(id, { code: typeof code === 'string' ? code : 'ERROR', message: (err as Error).message });
+      log(`reconcile: ${what}: ${describeError(err)}`);
+      return false;
+    }
   };
   await c.networks.load();
   await c.endpoints.load();
@@ -35,41 +55,47 @@ export async function reconcile(c: NetworkController): Promise<ReconcileReport> 
       await c.destroyNetwork(net);
       report.networksUndone++;
     } else {
-      await c.buildNetwork(net);
+      await attempt(net.id, `network ${net.spec.name}`, () => c.buildNetwork(net));
     }
   }
 
   for (const ep of c.endpoints.all()) {
-    const alive = sandboxKey(ep.sandbox) === ep.sandboxKey;
-    if (ep.mode) {
-      if (!alive) await c.destroyEndpoint(ep);
-      continue;
-    }
-    const net = c.networks.get(ep.network);
-    if (!net || !alive || ep.state === 'attaching') {
-      await c.destroyEndpoint(ep);
-      report.endpointsRemoved++;
-      continue;
-    }
-    // The sandbox lives on. Its DNS sockets died with the old daemon; its links may be intact.
-    const host = await c.host();
-    const present =
-      net.spec.driver === 'bridge' ? (await host.links()).some((l) => l.name === ep.hostIf) : await linkIn(c, ep);
-    if (!present) {
-      await ignoreMissing(host.deleteLink(ep.hostIf));
-      await c.buildEndpoint(net, ep);
-      report.endpointsRebuilt++;
-    } else {
-      for (const p of ep.publish) await c.firewall.publish(net, ep, p).catch(() => {});
-      if (!ep.lb)
-        await c.dns.join(
-          ep,
-          net,
-          c.networks
-            .all()
-            .filter((n) => c.endpoints.all().some((e) => e.sandboxKey === ep.sandboxKey && e.network === n.id)),
-        );
-    }
+    const what = `endpoint ${ep.name ?? ep.id.slice(0, 12)} on ${c.networks.get(ep.network)?.spec.name ?? ep.network} (${ep.sandbox})`;
+    const ok = await attempt(ep.id, what, async () => {
+      const alive = sandboxKey(ep.sandbox, { host: ep.mode === 'host' }) === ep.sandboxKey;
+      if (ep.mode) {
+        if (!alive) await c.destroyEndpoint(ep);
+        return;
+      }
+      const net = c.networks.get(ep.network);
+      if (!net || !alive || ep.state === 'attaching') {
+        await c.destroyEndpoint(ep);
+        report.endpointsRemoved++;
+        return;
+      }
+      const broken = c.failed.get(net.id);
+      if (broken) throw Object.assign(new Error(`its network failed: ${broken.message}`), { code: broken.code });
+      // The sandbox lives on. Its DNS sockets died with the old daemon; its links may be intact.
+      const host = await c.host();
+      const present =
+        net.spec.driver === 'bridge' ? (await host.links()).some((l) => l.name === ep.hostIf) : await linkIn(c, ep);
+      if (!present) {
+        await ignoreMissing(host.deleteLink(ep.hostIf));
+        await c.buildEndpoint(net, ep);
+        report.endpointsRebuilt++;
+      } else {
+        for (const p of ep.publish) await c.firewall.publish(net, ep, p);
+        if (!ep.lb)
+          await c.dns.join(
+            ep,
+            net,
+            c.networks
+              .all()
+              .filter((n) => c.endpoints.all().some((e) => e.sandboxKey === ep.sandboxKey && e.network === n.id)),
+          );
+      }
+    });
+    if (!ok) report.endpointsFailed++;
   }
 
   // Addresses no endpoint holds (a crash between allocation and record) go back to the pool.
@@ -110,7 +136,9 @@ export async function reconcile(c: NetworkController): Promise<ReconcileReport> 
     }
   }
   // Services answer again, and their load balancers hold exactly their tasks.
-  for (const svc of c.services.records.all()) await c.services.refresh(svc);
+  for (const svc of c.services.records.all()) {
+    await attempt(svc.id, `service ${svc.spec.name}`, () => c.services.refresh(svc));
+  }
   // Containers sharing another's namespace answer by name again (after their owner's join).
   for (const ep of c.endpoints.all()) if (ep.mode === 'container') await shareNames(c, ep);
   await c.firewall.reconcile(c.networks.all(), [

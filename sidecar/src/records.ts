@@ -15,6 +15,8 @@ export interface NetworkRecord {
   created: string;
   /** `creating` until every part exists: a record still creating after a crash is undone. */
   state: 'creating' | 'ready';
+  /** Made by the Docker source for a label that named it (counted against dockerMaxNetworks). */
+  origin?: 'docker';
 }
 
 export interface EndpointRecord {

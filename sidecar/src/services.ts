@@ -71,7 +71,7 @@ export class Services {
       await this.refresh(rec);
       for (const p of spec.publish ?? []) await this.#c.firewall.publish(net, this.#published(rec), p);
     } catch (err) {
-      await this.#destroy(rec).catch(() => {});
+      await this.#destroy(rec).catch(this.#c.logged(`undoing service ${spec.name}`));
       throw err;
     }
     return this.info(rec);
@@ -105,11 +105,12 @@ export class Services {
       for (const p of rec.spec.publish ?? []) await this.#c.firewall.unpublish(net, this.#published(rec), p);
       this.#c.dns.service(net, rec, undefined);
       if (rec.vip || rec.spec.health) await this.#lb?.remove(net, rec);
-      if (rec.vip) await this.#c.ipam.releaseAddress(net.pool4, rec.vip).catch(() => false);
-      if (rec.vip6 && net.pool6) await this.#c.ipam.releaseAddress(net.pool6, rec.vip6).catch(() => false);
+      const what = this.#c.logged(`releasing the VIP of service ${rec.spec.name}`);
+      if (rec.vip) await this.#c.ipam.releaseAddress(net.pool4, rec.vip).catch(what);
+      if (rec.vip6 && net.pool6) await this.#c.ipam.releaseAddress(net.pool6, rec.vip6).catch(what);
     }
     for (const m of [rec.mark, rec.mark6])
-      if (m !== undefined) await this.#c.ipam.releaseId('mark', m).catch(() => false);
+      if (m !== undefined) await this.#c.ipam.releaseId('mark', m).catch(this.#c.logged(`releasing mark ${m}`));
     await this.records.delete(rec.id);
   }
 

@@ -73,6 +73,7 @@ describe('docker labels', () => {
     [{ 'cnmd.networks': 'a,a' }],
     [{ 'cnmd.networks': 'a@10.1.0.300' }],
     [{ 'cnmd.networks': 'a@' }],
+    [{ 'cnmd.networks': 'n1,n2,n3,n4,n5,n6,n7,n8,n9' }],
     [{ 'cnmd.networks': 'a', 'cnmd.aliases': 'ok,not ok' }],
     [{ 'cnmd.networks': 'a', 'cnmd.service': 'bad name' }],
     [{ 'cnmd.networks': 'a', 'cnmd.ports': '80' }],

@@ -1,8 +1,11 @@
 // The admin API: HTTP + JSON on a unix socket (mode 0600), versioned paths, errors as
-// { code, message }. A TCP listener only when configured.
+// { code, message }. A TCP listener only when configured, and then every request on it needs
+// the bearer token (the socket's file mode is its access control; TCP has none of its own).
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { dirname } from 'node:path';
+import { SidecarError } from '../errors.js';
 import { type Controller, parseAttachSpec, parseNetworkSpec, parseServiceSpec } from '../model.js';
 import { ApiError, statusOf } from './errors.js';
 
@@ -59,8 +62,10 @@ export interface ApiServerOptions {
   controller: Controller;
   /** Unix socket path. */
   socket: string;
-  /** Optional TCP listener, host:port; off by default. */
-  tcp?: string;
+  /** Optional TCP listener; off by default. */
+  tcp?: { host: string; port: number };
+  /** The bearer token every TCP request must carry; required with `tcp`. */
+  token?: string;
   /** More to tell in GET /v1/health (the load balancers' data planes). */
   health?: () => Record<string, unknown>;
 }
@@ -70,24 +75,24 @@ export class ApiServer {
   readonly #servers: Server[] = [];
   #closed = false;
 
+  readonly #token: Buffer | undefined;
+
   constructor(options: ApiServerOptions) {
+    if (options.tcp && !options.token) {
+      throw new SidecarError('SIDECAR_CONFIG_INVALID', 'the admin API over TCP needs a token (--api-token-file)');
+    }
     this.#options = options;
+    this.#token = options.token === undefined ? undefined : digest(options.token);
   }
 
   async start(): Promise<void> {
     const { socket, tcp } = this.#options;
     await mkdir(dirname(socket), { recursive: true, mode: 0o700 });
     await rm(socket, { force: true }); // a socket file left by a killed daemon
-    const unix = this.#server();
+    const unix = this.#server(false);
     await listen(unix, { path: socket });
     await chmod(socket, 0o600);
-    if (tcp) {
-      const cut = tcp.lastIndexOf(':');
-      await listen(this.#server(), {
-        host: tcp.slice(0, cut).replace(/^\[|\]$/g, ''),
-        port: Number(tcp.slice(cut + 1)),
-      });
-    }
+    if (tcp) await listen(this.#server(true), tcp);
   }
 
   /** The TCP address when one is configured (port 0 picks one). */
@@ -109,17 +114,28 @@ export class ApiServer {
     await this.close();
   }
 
-  #server(): Server {
+  #server(tcp: boolean): Server {
     const server = createServer((req, res) => {
+      if (tcp && !this.#authorized(req)) {
+        res.setHeader('www-authenticate', 'Bearer realm="cnmd"');
+        reply(res, 401, { code: 'API_UNAUTHORIZED', message: 'a bearer token is required (Authorization: Bearer …)' });
+        return;
+      }
       this.#handle(req, res).catch((err) => reply(res, 500, { code: 'API_INTERNAL', message: String(err) }));
     });
     this.#servers.push(server);
     return server;
   }
 
+  /** Compared in constant time: digests of equal length, whatever was sent. */
+  #authorized(req: IncomingMessage): boolean {
+    const m = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '');
+    return m !== null && this.#token !== undefined && timingSafeEqual(digest(m[1]!), this.#token);
+  }
+
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://cnmd');
     try {
+      const url = parseUrl(req.url);
       const matching = routes.filter((r) => r.path.test(url.pathname));
       if (matching.length === 0) throw new ApiError('API_NOT_FOUND', `no such path ${url.pathname}`);
       const route = matching.find((r) => r.method === req.method);
@@ -127,7 +143,7 @@ export class ApiServer {
       const body = req.method === 'POST' ? await readJson(req) : undefined;
       const m = route.path.exec(url.pathname)!;
       m.forEach((v, i) => {
-        if (i > 0 && v !== undefined) m[i] = decodeURIComponent(v);
+        if (i > 0 && v !== undefined) m[i] = decode(v);
       });
       const result = await route.run(this.#options.controller, m, body, url.searchParams, this.#options);
       reply(res, route.status ?? 200, result);
@@ -136,6 +152,24 @@ export class ApiServer {
       const code = typeof e.code === 'string' && /^[A-Z][A-Z0-9_]+$/.test(e.code) ? e.code : 'API_INTERNAL';
       reply(res, e.status ?? statusOf(code), { code, message: e.message ?? String(err) });
     }
+  }
+}
+
+const digest = (token: string): Buffer => createHash('sha256').update(token).digest();
+
+function parseUrl(raw: string | undefined): URL {
+  try {
+    return new URL(raw ?? '/', 'http://cnmd');
+  } catch {
+    throw new ApiError('API_BAD_REQUEST', `not a request path: ${JSON.stringify(raw)}`);
+  }
+}
+
+function decode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new ApiError('API_BAD_REQUEST', `a malformed %-escape in ${JSON.stringify(segment)}`);
   }
 }
 

@@ -1,6 +1,8 @@
-// `cnmd`: the daemon and a Docker-style CLI that talks to it over the admin socket.
+// `cnmd`: the daemon and a Docker-style CLI that talks to it over the admin socket. Each command
+// declares its own options (an option another command takes is refused, not ignored), numbers
+// are checked as numbers, and an option given twice where one is meant is refused.
 import { isIP } from 'node:net';
-import { parseArgs } from 'node:util';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { ApiClient } from '../api/client.js';
 import { ApiError } from '../api/errors.js';
 import type { EndpointInfo, NetworkInfo, ServiceInfo } from '../model.js';
@@ -14,8 +16,8 @@ Commands:
   daemon                         run the daemon (see cnmd daemon --help)
   network create NAME [OPTIONS]  create a network
       --driver bridge|macvlan      (bridge)
-      --subnet CIDR                repeat for an IPv6 subnet too
-      --gateway IP                 repeat for an IPv6 gateway too
+      --subnet CIDR                once per family (an IPv6 subnet too)
+      --gateway IP                 once per family
       --ip-range CIDR              where dynamic addresses come from
       --ipv6                       give the network an IPv6 subnet as well
       --internal                   no traffic leaves the network
@@ -43,231 +45,322 @@ export interface Io {
   err: (s: string) => void;
 }
 
+type Options = NonNullable<ParseArgsConfig['options']>;
+type Values = Record<string, string | boolean | string[] | undefined>;
+
+interface Ctx {
+  api: ApiClient;
+  values: Values;
+  /** The positional arguments after the command's own words. */
+  args: string[];
+  io: Io;
+}
+
+interface Command {
+  options: Options;
+  /** Positional arguments: how many, and what each is (for the error when one is missing). */
+  args: string[];
+  run(ctx: Ctx): Promise<void>;
+}
+
+const str = { type: 'string' } as const;
+const strs = { type: 'string', multiple: true } as const;
+const flag = { type: 'boolean' } as const;
+const json = { json: flag };
+
+const bad = (message: string) => new ApiError('API_INVALID_ARGUMENT', message);
+
+/** An integer option in [min, max]: `--mtu abc` is an error, not 1500. */
+function int(values: Values, key: string, min: number, max: number): number | undefined {
+  const v = values[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || !/^\d+$/.test(v) || Number(v) < min || Number(v) > max) {
+    throw bad(`--${key} ${JSON.stringify(v)}: an integer from ${min} to ${max}`);
+  }
+  return Number(v);
+}
+
+/** Addresses or subnets given once per family: a second of one family is refused, not a silent overwrite. */
+function perFamily(values: Values, key: string, family: (s: string) => 4 | 6): { 4?: string; 6?: string } {
+  const out: { 4?: string; 6?: string } = {};
+  for (const v of (values[key] as string[] | undefined) ?? []) {
+    const f = family(v);
+    if (out[f]) throw bad(`--${key} ${v}: an IPv${f} one is given already (${out[f]})`);
+    out[f] = v;
+  }
+  return out;
+}
+
+const ipFamily = (s: string): 4 | 6 => (isIP(s) === 6 ? 6 : 4);
+const cidrFamily = (s: string): 4 | 6 => (s.includes(':') ? 6 : 4);
+
+function print(io: Io, v: unknown): void {
+  io.out(`${JSON.stringify(v, null, 2)}\n`);
+}
+
+const svcPath = (ctx: Ctx) => {
+  const q = ctx.values.network ? `?network=${encodeURIComponent(ctx.values.network as string)}` : '';
+  return `/services/${encodeURIComponent(ctx.args[0]!)}${q}`;
+};
+
+const COMMANDS: Record<string, Command> = {
+  'network create': {
+    args: ['a network name'],
+    options: {
+      driver: str,
+      subnet: strs,
+      gateway: strs,
+      'ip-range': str,
+      ipv6: flag,
+      internal: flag,
+      mtu: str,
+      opt: strs,
+      icc: str,
+    },
+    async run({ api, values: v, args, io }) {
+      const body: Record<string, unknown> = { name: args[0], driver: v.driver ?? 'bridge' };
+      const subnets = perFamily(v, 'subnet', cidrFamily);
+      const gateways = perFamily(v, 'gateway', ipFamily);
+      if (subnets[4]) body.subnet = subnets[4];
+      if (subnets[6]) body.subnet6 = subnets[6];
+      if (gateways[4]) body.gateway = gateways[4];
+      if (gateways[6]) body.gateway6 = gateways[6];
+      if (body.subnet6 || v.ipv6) body.ipv6 = true;
+      if (v['ip-range']) body.ipRange = v['ip-range'];
+      if (v.internal) body.internal = true;
+      const mtu = int(v, 'mtu', 68, 65535);
+      if (mtu !== undefined) body.mtu = mtu;
+      if (v.icc !== undefined) {
+        if (v.icc !== 'true' && v.icc !== 'false') throw bad('--icc=true|false');
+        body.icc = v.icc === 'true';
+      }
+      const opts: Record<string, string> = {};
+      for (const o of (v.opt as string[] | undefined) ?? []) {
+        const eq = o.indexOf('=');
+        if (eq < 1) throw bad(`--opt ${o}: expected KEY=VALUE`);
+        const k = o.slice(0, eq);
+        if (k in opts) throw bad(`--opt ${k} is given twice`);
+        opts[k] = o.slice(eq + 1);
+      }
+      body.options = opts;
+      const n = await api.call<NetworkInfo>('POST', '/networks', body);
+      io.out(`${n.id}\n`);
+    },
+  },
+  'network ls': {
+    args: [],
+    options: json,
+    async run({ api, values, io }) {
+      const nets = await api.call<NetworkInfo[]>('GET', '/networks');
+      if (values.json) return print(io, nets);
+      const rows = nets.map((n) => [
+        n.id.slice(0, 12),
+        n.name,
+        n.driver,
+        [n.subnet, n.subnet6].filter(Boolean).join(','),
+        String(n.endpoints),
+      ]);
+      io.out(`${table(['NETWORK ID', 'NAME', 'DRIVER', 'SUBNET', 'ENDPOINTS'], rows)}\n`);
+    },
+  },
+  'network inspect': {
+    args: ['a network name'],
+    options: json,
+    async run({ api, args, io }) {
+      print(io, await api.call('GET', `/networks/${encodeURIComponent(args[0]!)}`));
+    },
+  },
+  'network rm': {
+    args: ['a network name'],
+    options: {},
+    async run({ api, args, io }) {
+      await api.call('DELETE', `/networks/${encodeURIComponent(args[0]!)}`);
+      io.out(`${args[0]}\n`);
+    },
+  },
+  attach: {
+    args: ['a sandbox (NETNS)'],
+    options: {
+      ...json,
+      network: str,
+      name: str,
+      alias: strs,
+      ip: str,
+      ip6: str,
+      mac: str,
+      ifname: str,
+      publish: { type: 'string', multiple: true, short: 'p' },
+      service: str,
+      weight: str,
+      'default-route': flag,
+    },
+    async run({ api, values: v, args, io }) {
+      if (!v.network) throw bad('--network is required');
+      const body: Record<string, unknown> = {
+        sandbox: args[0],
+        network: v.network,
+        aliases: v.alias ?? [],
+        publish: v.publish ?? [],
+      };
+      for (const k of ['name', 'ip', 'ip6', 'mac', 'ifname', 'service'] as const) if (v[k]) body[k] = v[k];
+      const weight = int(v, 'weight', 0, 65535);
+      if (weight !== undefined) body.weight = weight;
+      if (v['default-route']) body.defaultRoute = true;
+      const ep = await api.call<EndpointInfo>('POST', '/endpoints', body);
+      if (v.json) return print(io, ep);
+      io.out(`${ep.ifname} ${ep.ip}${ep.ip6 ? ` ${ep.ip6}` : ''} ${ep.mac}\n`);
+    },
+  },
+  detach: {
+    args: ['a sandbox (NETNS)'],
+    options: { ...json, network: str },
+    async run({ api, values, args, io }) {
+      const q = new URLSearchParams({ sandbox: args[0]! });
+      if (values.network) q.set('network', values.network as string);
+      const gone = await api.call<EndpointInfo[]>('DELETE', `/endpoints?${q}`);
+      if (values.json) return print(io, gone);
+      for (const ep of gone) io.out(`${ep.network} ${ep.ifname} ${ep.ip}\n`);
+    },
+  },
+  ps: {
+    args: [],
+    options: json,
+    async run({ api, values, io }) {
+      const eps = await api.call<EndpointInfo[]>('GET', '/endpoints');
+      if (values.json) return print(io, eps);
+      const rows = eps.map((e) => [
+        e.name ?? '',
+        e.network,
+        e.ifname,
+        [e.ip, e.ip6].filter(Boolean).join(','),
+        e.mac,
+        e.sandbox,
+        e.status === 'failed' ? `failed (${e.error?.code})` : e.status,
+      ]);
+      io.out(`${table(['NAME', 'NETWORK', 'INTERFACE', 'ADDRESS', 'MAC', 'SANDBOX', 'STATUS'], rows)}\n`);
+    },
+  },
+  inspect: {
+    args: ['a container name or sandbox'],
+    options: json,
+    async run({ api, args, io }) {
+      print(io, await api.call('GET', `/containers/${encodeURIComponent(args[0]!)}`));
+    },
+  },
+  'service create': {
+    args: ['a service name'],
+    options: {
+      network: str,
+      vip: strs,
+      port: strs,
+      scheduler: str,
+      mode: str,
+      publish: { type: 'string', multiple: true, short: 'p' },
+      health: str,
+    },
+    async run({ api, values: v, args, io }) {
+      if (!v.network) throw bad('--network is required');
+      const body: Record<string, unknown> = { name: args[0], network: v.network, ports: v.port ?? [] };
+      for (const k of ['scheduler', 'mode', 'health'] as const) if (v[k]) body[k] = v[k];
+      const vips = perFamily(v, 'vip', ipFamily);
+      if (vips[4]) body.vip = vips[4];
+      if (vips[6]) body.vip6 = vips[6];
+      if (v.publish) body.publish = v.publish;
+      const svc = await api.call<ServiceInfo>('POST', '/services', body);
+      io.out(`${[svc.vip, svc.vip6].filter(Boolean).join(' ') || svc.mode}\n`);
+    },
+  },
+  'service ls': {
+    args: [],
+    options: json,
+    async run({ api, values, io }) {
+      const svcs = await api.call<ServiceInfo[]>('GET', '/services');
+      if (values.json) return print(io, svcs);
+      const rows = svcs.map((s) => [
+        s.name,
+        s.network,
+        s.mode,
+        [s.vip, s.vip6].filter(Boolean).join(','),
+        s.ports.map((p) => `${p.port}/${p.proto}`).join(',') || '*',
+        s.scheduler,
+        String(s.backends.length),
+      ]);
+      io.out(`${table(['NAME', 'NETWORK', 'MODE', 'VIP', 'PORTS', 'SCHEDULER', 'BACKENDS'], rows)}\n`);
+    },
+  },
+  'service inspect': {
+    args: ['a service name'],
+    options: { ...json, network: str },
+    async run(ctx) {
+      print(ctx.io, await ctx.api.call('GET', svcPath(ctx)));
+    },
+  },
+  'service rm': {
+    args: ['a service name'],
+    options: { network: str },
+    async run(ctx) {
+      await ctx.api.call('DELETE', svcPath(ctx));
+      ctx.io.out(`${ctx.args[0]}\n`);
+    },
+  },
+  'service backends': {
+    args: ['a service name'],
+    options: { ...json, network: str },
+    async run(ctx) {
+      const svc = await ctx.api.call<ServiceInfo>('GET', svcPath(ctx));
+      if (ctx.values.json) return print(ctx.io, svc.backends);
+      const rows = svc.backends.map((b) => [
+        b.name ?? '',
+        [b.address, b.address6].filter(Boolean).join(','),
+        String(b.weight),
+        b.health ?? '-',
+      ]);
+      ctx.io.out(`${table(['NAME', 'ADDRESS', 'WEIGHT', 'HEALTH'], rows)}\n`);
+    },
+  },
+};
+
 /** Runs one CLI invocation; returns the exit code. */
 export async function main(argv: string[], io: Io, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   // --socket may come before the command too, as `docker -H` does.
   const lead = argv[0] === '--socket' ? argv.slice(0, 2) : argv[0]?.startsWith('--socket=') ? argv.slice(0, 1) : [];
   const [cmd, ...tail] = argv.slice(lead.length);
-  const rest = [...tail, ...lead];
   if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
     io.out(USAGE);
     return cmd ? 0 : 2;
   }
   try {
     if (cmd === 'daemon') {
+      // The daemon's own entry, loaded only for it: the CLI does not import the daemon.
       const { runDaemon } = await import('../daemon-main.js');
-      return await runDaemon(rest, io, env);
+      return await runDaemon([...tail, ...lead], io, env);
+    }
+    const grouped = cmd === 'network' || cmd === 'service';
+    const name = grouped ? `${cmd} ${tail[0] ?? ''}` : cmd;
+    const command = COMMANDS[name];
+    if (!command) {
+      io.err(`cnmd: unknown command ${JSON.stringify(name.trim())} (cnmd --help)\n`);
+      return 2;
     }
     const { values, positionals } = parseArgs({
-      args: rest,
+      args: [...(grouped ? tail.slice(1) : tail), ...lead],
       allowPositionals: true,
-      options: {
-        socket: { type: 'string' },
-        json: { type: 'boolean' },
-        driver: { type: 'string' },
-        subnet: { type: 'string', multiple: true },
-        gateway: { type: 'string', multiple: true },
-        'ip-range': { type: 'string' },
-        ipv6: { type: 'boolean' },
-        internal: { type: 'boolean' },
-        mtu: { type: 'string' },
-        opt: { type: 'string', multiple: true },
-        icc: { type: 'string' },
-        network: { type: 'string' },
-        name: { type: 'string' },
-        alias: { type: 'string', multiple: true },
-        ip: { type: 'string' },
-        ip6: { type: 'string' },
-        mac: { type: 'string' },
-        ifname: { type: 'string' },
-        publish: { type: 'string', multiple: true, short: 'p' },
-        service: { type: 'string' },
-        weight: { type: 'string' },
-        'default-route': { type: 'boolean' },
-        vip: { type: 'string', multiple: true },
-        health: { type: 'string' },
-        port: { type: 'string', multiple: true },
-        scheduler: { type: 'string' },
-        mode: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
+      strict: true,
+      options: { ...command.options, socket: str, help: { type: 'boolean', short: 'h' } },
     });
     if (values.help) {
       io.out(USAGE);
       return 0;
     }
-    const api = new ApiClient(values.socket ?? env.CNMD_SOCKET ?? DEFAULT_SOCKET);
-    const json = (v: unknown) => io.out(`${JSON.stringify(v, null, 2)}\n`);
-    const need = (i: number, what: string) => {
-      const v = positionals[i];
-      if (!v) throw new ApiError('API_INVALID_ARGUMENT', `${what} is required (cnmd --help)`);
-      return v;
-    };
-
-    const sub = cmd === 'network' || cmd === 'service' ? `${cmd} ${positionals[0] ?? ''}` : cmd;
-    const svcPath = () => {
-      const q = values.network ? `?network=${encodeURIComponent(values.network)}` : '';
-      return `/services/${encodeURIComponent(need(1, 'a service name'))}${q}`;
-    };
-    switch (sub) {
-      case 'service create': {
-        if (!values.network) throw new ApiError('API_INVALID_ARGUMENT', '--network is required');
-        const body: Record<string, unknown> = {
-          name: need(1, 'a service name'),
-          network: values.network,
-          ports: values.port ?? [],
-        };
-        for (const k of ['scheduler', 'mode', 'health'] as const) if (values[k]) body[k] = values[k];
-        for (const v of values.vip ?? []) body[isIP(v) === 6 ? 'vip6' : 'vip'] = v;
-        if (values.publish) body.publish = values.publish;
-        const svc = await api.call<ServiceInfo>('POST', '/services', body);
-        io.out(`${[svc.vip, svc.vip6].filter(Boolean).join(' ') || svc.mode}\n`);
-        return 0;
-      }
-      case 'service ls': {
-        const svcs = await api.call<ServiceInfo[]>('GET', '/services');
-        if (values.json) json(svcs);
-        else
-          io.out(
-            `${table(
-              ['NAME', 'NETWORK', 'MODE', 'VIP', 'PORTS', 'SCHEDULER', 'BACKENDS'],
-              svcs.map((s) => [
-                s.name,
-                s.network,
-                s.mode,
-                [s.vip, s.vip6].filter(Boolean).join(','),
-                s.ports.map((p) => `${p.port}/${p.proto}`).join(',') || '*',
-                s.scheduler,
-                String(s.backends.length),
-              ]),
-            )}\n`,
-          );
-        return 0;
-      }
-      case 'service inspect':
-        json(await api.call('GET', svcPath()));
-        return 0;
-      case 'service rm':
-        await api.call('DELETE', svcPath());
-        io.out(`${positionals[1]}\n`);
-        return 0;
-      case 'service backends': {
-        const svc = await api.call<ServiceInfo>('GET', svcPath());
-        if (values.json) json(svc.backends);
-        else
-          io.out(
-            `${table(
-              ['NAME', 'ADDRESS', 'WEIGHT', 'HEALTH'],
-              svc.backends.map((b) => [
-                b.name ?? '',
-                [b.address, b.address6].filter(Boolean).join(','),
-                String(b.weight),
-                b.health ?? '-',
-              ]),
-            )}\n`,
-          );
-        return 0;
-      }
-      case 'network create': {
-        const body: Record<string, unknown> = { name: need(1, 'a network name'), driver: values.driver ?? 'bridge' };
-        for (const s of values.subnet ?? []) body[s.includes(':') ? 'subnet6' : 'subnet'] = s;
-        for (const g of values.gateway ?? []) body[isIP(g) === 6 ? 'gateway6' : 'gateway'] = g;
-        if (body.subnet6) body.ipv6 = true;
-        if (values.ipv6) body.ipv6 = true;
-        if (values['ip-range']) body.ipRange = values['ip-range'];
-        if (values.internal) body.internal = true;
-        if (values.mtu !== undefined) body.mtu = Number(values.mtu);
-        if (values.icc !== undefined) {
-          if (values.icc !== 'true' && values.icc !== 'false')
-            throw new ApiError('API_INVALID_ARGUMENT', '--icc=true|false');
-          body.icc = values.icc === 'true';
-        }
-        body.options = Object.fromEntries(
-          (values.opt ?? []).map((o) => {
-            const eq = o.indexOf('=');
-            if (eq < 1) throw new ApiError('API_INVALID_ARGUMENT', `--opt ${o}: expected KEY=VALUE`);
-            return [o.slice(0, eq), o.slice(eq + 1)];
-          }),
-        );
-        const n = await api.call<NetworkInfo>('POST', '/networks', body);
-        io.out(`${n.id}\n`);
-        return 0;
-      }
-      case 'network ls': {
-        const nets = await api.call<NetworkInfo[]>('GET', '/networks');
-        if (values.json) json(nets);
-        else
-          io.out(
-            `${table(
-              ['NETWORK ID', 'NAME', 'DRIVER', 'SUBNET', 'ENDPOINTS'],
-              nets.map((n) => [
-                n.id.slice(0, 12),
-                n.name,
-                n.driver,
-                [n.subnet, n.subnet6].filter(Boolean).join(','),
-                String(n.endpoints),
-              ]),
-            )}\n`,
-          );
-        return 0;
-      }
-      case 'network inspect':
-        json(await api.call('GET', `/networks/${encodeURIComponent(need(1, 'a network name'))}`));
-        return 0;
-      case 'network rm':
-        await api.call('DELETE', `/networks/${encodeURIComponent(need(1, 'a network name'))}`);
-        io.out(`${positionals[1]}\n`);
-        return 0;
-      case 'attach': {
-        if (!values.network) throw new ApiError('API_INVALID_ARGUMENT', '--network is required');
-        const body: Record<string, unknown> = {
-          sandbox: need(0, 'a sandbox (NETNS)'),
-          network: values.network,
-          aliases: values.alias ?? [],
-          publish: values.publish ?? [],
-        };
-        for (const k of ['name', 'ip', 'ip6', 'mac', 'ifname', 'service'] as const) if (values[k]) body[k] = values[k];
-        if (values.weight !== undefined) body.weight = Number(values.weight);
-        if (values['default-route']) body.defaultRoute = true;
-        const ep = await api.call<EndpointInfo>('POST', '/endpoints', body);
-        if (values.json) json(ep);
-        else io.out(`${ep.ifname} ${ep.ip}${ep.ip6 ? ` ${ep.ip6}` : ''} ${ep.mac}\n`);
-        return 0;
-      }
-      case 'detach': {
-        const q = new URLSearchParams({ sandbox: need(0, 'a sandbox (NETNS)') });
-        if (values.network) q.set('network', values.network);
-        const gone = await api.call<EndpointInfo[]>('DELETE', `/endpoints?${q}`);
-        if (values.json) json(gone);
-        else for (const ep of gone) io.out(`${ep.network} ${ep.ifname} ${ep.ip}\n`);
-        return 0;
-      }
-      case 'ps': {
-        const eps = await api.call<EndpointInfo[]>('GET', '/endpoints');
-        if (values.json) json(eps);
-        else
-          io.out(
-            `${table(
-              ['NAME', 'NETWORK', 'INTERFACE', 'ADDRESS', 'MAC', 'SANDBOX'],
-              eps.map((e) => [
-                e.name ?? '',
-                e.network,
-                e.ifname,
-                [e.ip, e.ip6].filter(Boolean).join(','),
-                e.mac,
-                e.sandbox,
-              ]),
-            )}\n`,
-          );
-        return 0;
-      }
-      case 'inspect':
-        json(await api.call('GET', `/containers/${encodeURIComponent(need(0, 'a container name or sandbox'))}`));
-        return 0;
-      default:
-        io.err(`cnmd: unknown command ${JSON.stringify([cmd, ...positionals.slice(0, 1)].join(' '))} (cnmd --help)\n`);
-        return 2;
+    for (const [i, what] of command.args.entries()) {
+      if (!positionals[i]) throw bad(`${what} is required (cnmd --help)`);
     }
+    if (positionals.length > command.args.length) {
+      throw bad(`${name}: unexpected argument ${JSON.stringify(positionals[command.args.length])}`);
+    }
+    const socket = (values.socket as string | undefined) ?? env.CNMD_SOCKET ?? DEFAULT_SOCKET;
+    await command.run({ api: new ApiClient(socket), values, args: positionals, io });
+    return 0;
   } catch (err) {
     const e = err as { code?: string; message?: string };
     const code =

@@ -113,9 +113,13 @@ export function parseLabels(labels: Record<string, string> | null | undefined): 
   return intent;
 }
 
+/** Networks one container may name: each is an interface, and may be a network made for it. */
+export const MAX_LABEL_NETWORKS = 8;
+
 function parseNetworks(value: string): NetworkWish[] {
   const items = list(NETWORKS_LABEL, value);
   if (items.length === 0) throw bad(NETWORKS_LABEL, value, 'names no network');
+  if (items.length > MAX_LABEL_NETWORKS) throw bad(NETWORKS_LABEL, value, `more than ${MAX_LABEL_NETWORKS} networks`);
   const out: NetworkWish[] = [];
   for (const item of items) {
     const at = item.indexOf('@');

@@ -5,7 +5,7 @@
 // queue, behind the controller's), and every step looks at the container as it is now, so an
 // event seen twice or a reconcile racing an event attaches nothing twice.
 import type { NetworkController } from '../controller.js';
-import { isSidecarError } from '../errors.js';
+import { describeError, isSidecarError, SidecarError } from '../errors.js';
 import { parseNetworkSpec, type ServiceSpec } from '../model.js';
 import type { NetworkRecord } from '../records.js';
 import { sandboxKey } from '../sandbox-path.js';
@@ -25,6 +25,10 @@ export interface DockerSourceOptions {
    * without, only containers with no cnmd.scope.
    */
   scope?: string;
+  /** Whether a network a label names is created when missing (default true). */
+  createNetworks?: boolean;
+  /** At most this many networks made from labels exist at once (default 16): each takes a pool. */
+  maxNetworks?: number;
   minBackoffMs?: number;
   maxBackoffMs?: number;
 }
@@ -48,7 +52,7 @@ export class DockerSource {
   #closed = false;
 
   constructor(o: DockerSourceOptions) {
-    this.#o = { minBackoffMs: 100, maxBackoffMs: 5000, ...o };
+    this.#o = { minBackoffMs: 100, maxBackoffMs: 5000, createNetworks: true, maxNetworks: 16, ...o };
     this.#scope = o.scope;
     // The engine filters by scope when there is one (labels AND together).
     this.#labels = [NETWORKS_LABEL, ...(o.scope ? [`${SCOPE_LABEL}=${o.scope}`] : [])];
@@ -130,7 +134,7 @@ export class DockerSource {
     const prev = this.#queues.get(id) ?? Promise.resolve();
     const next = prev
       .then(fn)
-      .catch((err) => this.#o.log(`docker: container ${id.slice(0, 12)}: ${describe(err)}`))
+      .catch((err) => this.#o.log(`docker: container ${id.slice(0, 12)}: ${describeError(err)}`))
       .finally(() => {
         if (this.#queues.get(id) === next) this.#queues.delete(id);
       });
@@ -182,6 +186,13 @@ export class DockerSource {
     if (!key) return this.detach(id); // it died meanwhile: its die event follows
     // Endpoints in an older sandbox of the container (it restarted while cnmd was away) go first.
     if (this.#endpoints(id).some((e) => e.sandboxKey !== key)) await this.detach(id);
+    // Every network the label names exists, or may be made, before anything is: a container
+    // refused for one network leaves nothing behind (no network made for it either).
+    try {
+      this.#mayCreate(intent.networks.map((w) => w.name));
+    } catch (err) {
+      return this.#leaveAlone(ctr, describeError(err));
+    }
     try {
       for (const wish of intent.networks) {
         const net = await this.#network(wish.name);
@@ -230,7 +241,31 @@ export class DockerSource {
     this.#o.log(`docker: container ${ctr.name} (${ctr.id.slice(0, 12)}) left alone: ${why}`);
   }
 
-  /** The network by name, created with defaults on first use. */
+  /**
+   * Throws unless the networks missing among `names` may be made from labels: that is not
+   * turned off, and no more than `maxNetworks` made from labels would exist. One container's
+   * label must not be able to take every local pool.
+   */
+  #mayCreate(names: string[]): void {
+    const c = this.#o.controller;
+    const missing = names.filter((n) => !c.networks.all().some((r) => r.spec.name === n));
+    if (missing.length === 0) return;
+    if (!this.#o.createNetworks) {
+      throw new SidecarError(
+        'SIDECAR_NETWORK_NOT_FOUND',
+        `no network ${missing.join(', ')}, and networks are not made from labels here (dockerCreateNetworks)`,
+      );
+    }
+    const made = c.networks.all().filter((n) => n.origin === 'docker').length;
+    if (made + missing.length > this.#o.maxNetworks) {
+      throw new SidecarError(
+        'SIDECAR_DOCKER_NETWORK_LIMIT',
+        `no network ${missing.join(', ')}, and ${made} of at most ${this.#o.maxNetworks} networks made from labels exist (dockerMaxNetworks)`,
+      );
+    }
+  }
+
+  /** The network by name, created with defaults on first use (#mayCreate said it may be). */
   async #network(name: string): Promise<NetworkRecord> {
     const c = this.#o.controller;
     try {
@@ -238,7 +273,7 @@ export class DockerSource {
     } catch (err) {
       if (!isSidecarError(err, 'SIDECAR_NETWORK_NOT_FOUND')) throw err;
     }
-    await c.createNetwork(parseNetworkSpec({ name })).catch((err) => {
+    await c.createNetwork(parseNetworkSpec({ name }), { origin: 'docker' }).catch((err) => {
       if (!isSidecarError(err, 'SIDECAR_NETWORK_EXISTS')) throw err;
     });
     return c.network(name);
@@ -255,9 +290,4 @@ export class DockerSource {
       if (!isSidecarError(err, 'SIDECAR_SERVICE_EXISTS')) throw err;
     });
   }
-}
-
-function describe(err: unknown): string {
-  const code = (err as { code?: string }).code;
-  return `${code ? `${code}: ` : ''}${(err as Error).message}`;
 }

@@ -13,12 +13,14 @@
 //   on libuv threadpool threads, which never leave the original namespace;
 // - spawning processes (they inherit the main thread's namespace, but `ip -n` is the tool
 //   for that) and anything that might wait (the event loop is blocked while inside).
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, constants, openSync, statfsSync } from 'node:fs';
 import { SidecarError } from '../errors.js';
 import { native } from './native.js';
 
 /** include/uapi/linux/sched.h */
 const CLONE_NEWNET = 0x40000000;
+/** include/uapi/linux/magic.h: the filesystem of namespace files (and their bind mounts). */
+const NSFS_MAGIC = 0x6e736673;
 
 const NS_TYPES: Record<number, string> = {
   131072: 'mount',
@@ -60,14 +62,20 @@ export class NetnsHandle {
  * Opens a network namespace by path: a named netns (/run/netns/NAME), a Docker SandboxKey
  * (/var/run/docker/netns/ID) or /proc/PID/ns/net. Throws SIDECAR_NETNS_INVALID, with the
  * errno as cause, when the path is missing, is not a namespace (before `ip netns add` binds
- * it, /run/netns/NAME is an empty file), or is a namespace of another kind.
+ * it, /run/netns/NAME is an empty file), or is a namespace of another kind. Nothing that is
+ * not on nsfs is opened (a FIFO would block the event loop, a device node would be opened as
+ * root), and the open itself never blocks, should the path change in between.
  */
 export function openNetns(path: string): NetnsHandle {
   let fd: number;
   try {
+    if (statfsSync(path).type !== NSFS_MAGIC) {
+      throw new SidecarError('SIDECAR_NETNS_INVALID', `${path}: not a namespace`);
+    }
     // O_RDONLY; Node adds O_CLOEXEC to every fd it opens.
-    fd = openSync(path, 'r');
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (cause) {
+    if (cause instanceof SidecarError) throw cause;
     throw new SidecarError('SIDECAR_NETNS_INVALID', `${path}: cannot open (${(cause as Error).message})`, { cause });
   }
   let type: number;
