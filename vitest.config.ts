@@ -2,7 +2,8 @@ import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 // Tests import the packages' TypeScript sources, so no build is needed to run them; child
-// processes that a test spawns use the built dist/ (npm test builds first).
+// processes that a test spawns use the built dist/ (the privileged and docker projects build it
+// first: e2e/src/privileged-setup.ts).
 const alias = Object.fromEntries(
   ['ipam', 'dns', 'lb', 'sidecar'].flatMap((p) => [
     [`@cnmd/${p}/internal`, fileURLToPath(new URL(`./${p}/src/internal.ts`, import.meta.url))],

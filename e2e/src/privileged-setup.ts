@@ -1,8 +1,14 @@
-// globalSetup of the `privileged` and `docker` projects: they need root and the kernel tools they drive. Its
+// globalSetup of the `privileged` and `docker` projects: they need root and the kernel tools they
+// drive, and the built tree: the daemon they start (sidecar/bin/cnmd.js) and the worker
+// processes and threads the sidecar starts (nft worker, prober) run from dist/, so the tree is
+// built first (`tsc -b`, a second when nothing changed), else they would test old code. Its
 // teardown removes the /run/netns mount that `ip netns add` makes on first use, when the run
 // made it and no namespace is left in it.
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
 
 const isMount = (path: string) =>
   readFileSync('/proc/self/mountinfo', 'utf8')
@@ -19,6 +25,11 @@ export default function setup(): () => Promise<void> {
     } catch {
       throw new Error(`the privileged tests need '${tool}': run scripts/setup.sh once to install what they use`);
     }
+  }
+  try {
+    execFileSync(`${root}node_modules/.bin/tsc`, ['-b'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (err) {
+    throw new Error(`the build failed, and these tests run the built daemon: ${(err as { stdout?: Buffer }).stdout}`);
   }
   const mountedBefore = isMount('/run/netns');
   return async () => {

@@ -2,8 +2,9 @@
 // Dockerfile, three web replicas and a client networked by cnmd alone. Everything is asked from
 // inside the client, with the names of this project's own containers only (anything else would go
 // to the upstream resolver). The images build on the local base that e2e/scripts/docker-base-image.sh
-// makes (there is no registry here). The dockerd restart runs only with CNMD_TEST_DOCKERD_RESTART=1
-// (.ci/run sets it when it started the engine itself): the engine is shared with other work.
+// makes (there is no registry here). The dockerd restart runs only with CNMD_TEST_DOCKERD_RESTART=1,
+// on an engine the run started itself (.ci/run always does, and refuses to use another one): an
+// engine someone else runs may be shared with other work.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
