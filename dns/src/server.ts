@@ -213,16 +213,17 @@ export class DnsServer {
     }
     const limit = tcp ? TCP_LIMIT : q.udpSize;
     // The fast path: a prepared table answer, copied behind the query's own header and question.
-    if (q.class === 1) {
-      const view = sb.view;
-      const p = view.lookup(q.key, q.type) ?? view.prepare(q.key, q.type);
-      if (p) {
-        if (queryChannel.hasSubscribers) publish(sb, q, p.rcode, 'table', tcp);
-        return assemble(p, packet, q, limit);
-      }
+    // In any class: Docker never looks at it (libnetwork serveDNS switches on the type alone), so
+    // `A web` in CH, ANY, NONE or 0 answers the table's IN records, the question echoed as asked.
+    const view = sb.view;
+    const p = view.lookup(q.key, q.type) ?? view.prepare(q.key, q.type);
+    if (p) {
+      if (queryChannel.hasSubscribers) publish(sb, q, p.rcode, 'table', tcp);
+      return assemble(p, packet, q, limit);
     }
-    // Names the table does not hold: the rest of the chain. The packet may be a view of a
-    // receive buffer that the transport reuses, so what outlives this call is copied.
+    // Names the table does not hold: the rest of the chain, which forwards them in the class asked
+    // (as Docker does) and caches them under it. The packet may be a view of a receive buffer
+    // that the transport reuses, so what outlives this call is copied.
     const head = Buffer.from(packet.subarray(0, q.qEnd));
     const req: Request = {
       lname: fromWireKey(q.key) ?? q.key,

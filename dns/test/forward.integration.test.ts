@@ -30,6 +30,17 @@ describe('forwarding names the table does not hold', () => {
     expect(await digShort(port, 'web')).toEqual(['10.0.0.2']);
   });
 
+  it('forwards a name outside the table in the class asked, and caches it apart from IN', async () => {
+    const up = await testUpstream(cleanup, (q) => ({
+      type: 'response',
+      answers: [{ type: 'TXT', class: q.questions![0]!.class, name: q.questions![0]!.name, ttl: 60, data: 'x' }],
+    }));
+    const { port } = await serve([up.address]);
+    expect(await dig(port, '+noall', '+answer', '-c', 'CH', '-t', 'TXT', 'version.test')).toMatch(/\sCH\s+TXT\s+"x"$/m);
+    expect(await dig(port, '+noall', '+answer', '-t', 'TXT', 'version.test')).toMatch(/\sIN\s+TXT\s+"x"$/m);
+    expect(up.queries.map((q) => q.questions![0]!.class)).toEqual(['CH', 'IN']);
+  });
+
   it('retries a truncated upstream answer over TCP, and truncates it for a small client', async () => {
     const hosts = Array.from({ length: 60 }, (_, i) => `192.0.2.${i + 1} many.test`).join('\n');
     const up = await startDnsmasq(cleanup, `${hosts}\n`);

@@ -43,6 +43,22 @@ describe('the embedded DNS server, as dig sees it', () => {
     expect(await dig(port, '+noall', '+answer', 'WeB.FrOnT')).toMatch(/^WeB\.FrOnT\.\s+600\s+IN\s+A\s+10\.0\.0\.2$/m);
   });
 
+  // BIND's parser (dig's) wants an answer's class to be the question's unless that is ANY, so it
+  // warns of a malformed message for IN records under a CH, NONE or 0 question, and prints them.
+  it.each([
+    ['CH', true],
+    ['ANY', false],
+    ['NONE', true],
+    ['CLASS0', true],
+  ])('answers web in class %s from the table with IN records, as Docker (dig warns: %s)', async (cls, warns) => {
+    const { port } = await serve(['front']);
+    const out = await dig(port, '-c', cls, 'web');
+    expect(out).toMatch(/status: NOERROR,/);
+    expect(out).toMatch(/^;web\.\s+(CH|ANY|NONE|RESERVED0)\s+A$/m);
+    expect(out).toMatch(/^web\.\s+600\s+IN\s+A\s+10\.0\.0\.2$/m);
+    expect(/malformed/.test(out)).toBe(warns);
+  });
+
   it('answers a known name with no record of the type: NOERROR, no answer', async () => {
     const { port } = await serve(['front']);
     const out = await dig(port, 'cache', 'AAAA');

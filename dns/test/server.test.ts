@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { DnsServer } from '../src/index.js';
-import { answerLines, decode, encodeQuery } from '../src/internal.js';
+import { answerLines, decode, decodeExact, encodeQuery } from '../src/internal.js';
 import { FakeTransport } from './fake-transport.js';
 import { codeOf } from './helpers.js';
 
@@ -71,6 +71,26 @@ describe('DnsServer (in process)', () => {
     const r = decode(udp.ask(q)!);
     expect(r.additionals?.[0]).toMatchObject({ type: 'OPT', extendedRcode: 1 });
   });
+
+  it.each([
+    ['CH', 3],
+    ['ANY', 255],
+    ['NONE', 254],
+    ['0', 0],
+  ])(
+    'answers A web in class %s from the table, IN records, the question as asked (Docker ignores the class)',
+    async (_, cls) => {
+      const { udp } = await serve();
+      const q = encodeQuery('WeB', 'A', { id: 5 });
+      q.writeUInt16BE(cls, q.length - 2);
+      const r = decodeExact(udp.ask(q)!);
+      expect(r).toMatchObject({ id: 5, rcode: 'NOERROR', flag_ra: true });
+      expect(r.questions).toEqual([
+        { name: 'WeB', type: 'A', class: cls === 3 ? 'CH' : cls === 255 ? 'ANY' : `UNKNOWN_${cls}` },
+      ]);
+      expect(r.answers).toMatchObject([{ name: 'WeB', type: 'A', class: 'IN', data: '10.0.0.2' }]);
+    },
+  );
 
   it('answers NOTIMP to AXFR of a table name, and A+AAAA to ANY', async () => {
     const { ask } = await serve();
