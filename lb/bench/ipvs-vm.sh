@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs lb/bench/ipvs.bench.ts inside the IPVS VM (the host kernel has no IPVS): builds lb on the
 # host, builds the VM once (../shared/recipes/ipvs-vm.sh), boots it once and runs the compiled
-# bench there with the host's node and this checkout. Prints the bench's JSON line. As root.
+# bench there with the host's node and this checkout; the bench gives each full sync a network
+# namespace of its own, so that each starts from an empty IPVS state (no destination trash)
+# without a boot of its own. Prints the bench's JSON line. As root.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 recipes=${CNMD_RECIPES:-$repo/../shared/recipes}

@@ -33,6 +33,9 @@ export function changeOne(desired: VirtualService[], k: number, n: number): Virt
   return desired[i];
 }
 
+/** Each full sync is the median of this many, each from an empty kernel state. */
+export const SAMPLES = 3;
+
 export const ms = (t0: number): number => Math.round((performance.now() - t0) * 100) / 100;
 
 export const pct = (xs: number[], p: number): number => {
