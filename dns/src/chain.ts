@@ -15,6 +15,8 @@ export interface SandboxContext {
   readonly upstreams: readonly Upstream[];
   /** false on internal networks: names outside the table get REFUSED. */
   readonly forward: boolean;
+  /** The ndots its resolv.conf sets explicitly; undefined when it sets none (handlers/ndots.ts). */
+  readonly ndots: number | undefined;
   /** Forwarded queries of this sandbox awaiting an upstream. */
   inflight: number;
 }

@@ -2,7 +2,7 @@ export type { Handler, Plugin, Reply, Request } from './chain.js';
 export { errorChannel, forwardChannel, type QueryEvent, queryChannel, upstreamChannel } from './diagnostics.js';
 export { DnsError, type DnsErrorCode, isDnsError } from './errors.js';
 export { type DnsServerOptions, defaultOptions } from './options.js';
-export type { SandboxSpec } from './sandbox.js';
+export type { SandboxConfig, SandboxSpec } from './sandbox.js';
 export { DnsServer } from './server.js';
 export { type ChangeListener, NameTable, type NameTableTx } from './table/name-table.js';
 export type { EndpointSpec, ServicePort, ServiceSpec, TaskSpec } from './table/types.js';

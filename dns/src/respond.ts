@@ -9,7 +9,7 @@ const OPT_LEN = 11;
 
 /**
  * A reply with no records that the server makes itself: its errors (FORMERR, NOTIMP, REFUSED,
- * SERVFAIL, BADVERS) and any empty NOERROR of its own. The query's ID, opcode, RD and CD; RA only
+ * SERVFAIL, BADVERS) and the ndots rule's empty NOERROR. The query's ID, opcode, RD and CD; RA only
  * on NOERROR, since Docker sets RA on its answers and never on its errors (libnetwork
  * createRespMsg beside miekg/dns SetRcode); ANCOUNT and NSCOUNT 0 whatever the query's header said
  * (RFC 1035 4.1.1: the counts describe this message); the question when it could be read (q); an

@@ -1,45 +1,55 @@
 import type net from 'node:net';
 import type { SandboxContext } from './chain.js';
+import { DnsError } from './errors.js';
 import type { TcpListener } from './tcp.js';
 import type { UdpTransport } from './transport.js';
-import type { Upstream } from './upstream/upstream-address.js';
+import { parseUpstream, type Upstream } from './upstream/upstream-address.js';
 import type { View } from './view.js';
 
+/**
+ * How the server serves a sandbox's names outside the table: given to addSandbox, and changed
+ * with configureSandbox, where a key left out keeps its value and a key given as undefined goes
+ * back to the default.
+ */
+export interface SandboxConfig {
+  /** Its upstreams (`ip`, `ip:port`); default the server's. */
+  upstreams?: string[];
+  /** false (internal networks): names outside the table get REFUSED. Default true. */
+  forward?: boolean;
+  /**
+   * The ndots its resolv.conf sets itself, as Docker reads it: the last `ndots:N` among the
+   * container's `--dns-option`s when it was given any (they replace the host's options), else
+   * among the host's resolv.conf options; undefined when neither sets one (Docker then writes
+   * ndots:0). With N > 0, A and AAAA queries for single-label names outside the table get
+   * NOERROR with no answer, never forwarded (handlers/ndots.ts).
+   */
+  ndots?: number;
+}
+
 /** What the sidecar hands the server for one sandbox. */
-export interface SandboxSpec {
+export interface SandboxSpec extends SandboxConfig {
   /** UDP, already bound inside the sandbox (127.0.0.11:53); the server owns it from now on. */
   udp?: UdpTransport;
   /** TCP: a listening net.Server, or the fd of a listening socket; owned by the server too. */
   tcp?: net.Server | { fd: number };
   /** The networks the sandbox is on: it sees only their names. */
   networks: string[];
-  /** Its upstreams (`ip`, `ip:port`); default the server's. */
-  upstreams?: string[];
-  /** false (internal networks): names outside the table get REFUSED. Default true. */
-  forward?: boolean;
 }
 
 export class Sandbox implements SandboxContext {
   readonly id: string;
   view: View;
-  forward: boolean;
+  forward = true;
+  ndots: number | undefined;
   inflight = 0;
   udp: UdpTransport | undefined;
   tcp: TcpListener | undefined;
   own: Upstream[] | undefined;
   readonly #defaults: () => readonly Upstream[];
 
-  constructor(
-    id: string,
-    view: View,
-    forward: boolean,
-    own: Upstream[] | undefined,
-    defaults: () => readonly Upstream[],
-  ) {
+  constructor(id: string, view: View, defaults: () => readonly Upstream[]) {
     this.id = id;
     this.view = view;
-    this.forward = forward;
-    this.own = own;
     this.#defaults = defaults;
   }
 
@@ -50,4 +60,28 @@ export class Sandbox implements SandboxContext {
   get upstreams(): readonly Upstream[] {
     return this.own ?? this.#defaults();
   }
+}
+
+function invalid(message: string): never {
+  throw new DnsError('DNS_INVALID_OPTION', message);
+}
+
+/**
+ * Validates every key of a config before anything changes, and returns what applies it: a bad
+ * config throws (DNS_INVALID_OPTION, DNS_INVALID_UPSTREAM) and changes nothing.
+ */
+export function checkConfig(config: SandboxConfig): (sb: Sandbox) => void {
+  if (typeof config !== 'object' || config === null) invalid('a sandbox config must be an object');
+  const { upstreams, forward, ndots } = config;
+  if (upstreams !== undefined && !Array.isArray(upstreams)) invalid('upstreams must be a list of addresses');
+  const own = upstreams?.map(parseUpstream);
+  if (forward !== undefined && typeof forward !== 'boolean') invalid('forward must be a boolean');
+  if (ndots !== undefined && !(Number.isSafeInteger(ndots) && ndots >= 0)) {
+    invalid(`ndots must be an integer of 0 or more, got ${String(ndots)}`);
+  }
+  return (sb) => {
+    if ('upstreams' in config) sb.own = own;
+    if ('forward' in config) sb.forward = forward ?? true;
+    if ('ndots' in config) sb.ndots = ndots;
+  };
 }

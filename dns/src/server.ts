@@ -10,7 +10,7 @@ import { checkOptions, type DnsServerOptions, defaultOptions } from './options.j
 import { assemble } from './prepared.js';
 import { DROP, type RawQuery, readQuery } from './raw-query.js';
 import { emptyReply, relayReply } from './respond.js';
-import { Sandbox, type SandboxSpec } from './sandbox.js';
+import { checkConfig, Sandbox, type SandboxConfig, type SandboxSpec } from './sandbox.js';
 import { NameTable } from './table/name-table.js';
 import { TcpListener } from './tcp.js';
 import type { Peer } from './transport.js';
@@ -80,11 +80,9 @@ export class DnsServer {
   addSandbox(id: string, spec: SandboxSpec): void {
     if (this.#closed) throw new DnsError('DNS_CLOSED', 'the server is closed');
     if (this.#sandboxes.has(id)) throw new DnsError('DNS_SANDBOX_EXISTS', `sandbox ${id} is already served`);
-    const own = spec.upstreams?.map(parseUpstream);
-    if (spec.forward !== undefined && typeof spec.forward !== 'boolean') {
-      throw new DnsError('DNS_INVALID_OPTION', 'forward must be a boolean');
-    }
-    const sb = new Sandbox(id, this.#view(spec.networks), spec.forward ?? true, own, () => this.#defaults);
+    const configure = checkConfig(spec);
+    const sb = new Sandbox(id, this.#view(spec.networks), () => this.#defaults);
+    configure(sb);
     this.#sandboxes.set(id, sb);
     this.#specs.set(sb, spec);
     if (this.#started) this.#attach(sb);
@@ -109,12 +107,13 @@ export class DnsServer {
     this.#release(old);
   }
 
-  /** Changes where a sandbox forwards (undefined: the server's upstreams) and whether it does. */
-  configureSandbox(id: string, config: { upstreams?: string[]; forward?: boolean }): void {
+  /**
+   * Changes how a sandbox's names outside the table are served: the keys given (undefined: back
+   * to the default), the others as they were. A bad config throws and changes nothing.
+   */
+  configureSandbox(id: string, config: SandboxConfig): void {
     const sb = this.#get(id);
-    const own = config.upstreams?.map(parseUpstream);
-    if ('upstreams' in config) sb.own = own;
-    if (config.forward !== undefined) sb.forward = config.forward;
+    checkConfig(config)(sb);
   }
 
   /** Ids of the sandboxes served. */

@@ -33,7 +33,7 @@ export class View {
     this.networks = networks;
     this.#table = table;
     this.#local = local;
-    this.#sandbox = { id: '', networks, upstreams: [], forward: false, inflight: 0 };
+    this.#sandbox = { id: '', networks, upstreams: [], forward: false, ndots: undefined, inflight: 0 };
   }
 
   /** The fast path: a prepared answer or undefined. */

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { DnsServer, type DnsServerOptions } from '../src/index.js';
+import { DnsServer, type DnsServerOptions, type SandboxConfig } from '../src/index.js';
 import type { Message } from '../src/internal.js';
 import { addLoopbackSandbox, Cleanup, dig, digShort, digStatus, startDnsmasq, testUpstream } from './net-helpers.js';
 
@@ -9,11 +9,11 @@ import { addLoopbackSandbox, Cleanup, dig, digShort, digStatus, startDnsmasq, te
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
 
-async function serve(upstreams: string[], opts: Partial<DnsServerOptions> = {}, forward = true) {
+async function serve(upstreams: string[], opts: Partial<DnsServerOptions> = {}, config: SandboxConfig = {}) {
   const server = new DnsServer({ upstreams, upstreamTimeout: 500, ...opts });
   cleanup.add(() => server.close());
   server.table.upsertEndpoint({ network: 'front', id: 'c1', name: 'web', addresses: ['10.0.0.2'] });
-  const port = await addLoopbackSandbox(server, 'sb', { networks: ['front'], forward });
+  const port = await addLoopbackSandbox(server, 'sb', { networks: ['front'], ...config });
   await server.start();
   return { server, port };
 }
@@ -124,10 +124,34 @@ describe('forwarding names the table does not hold', () => {
       type: 'response',
       answers: [a(q.questions![0]!.name, '192.0.2.8')],
     }));
-    const { port } = await serve([up.address], {}, false);
+    const { port } = await serve([up.address], {}, { forward: false });
     expect(await digStatus(port, 'c.test')).toBe('REFUSED');
     expect(await digShort(port, 'web')).toEqual(['10.0.0.2']);
     expect(up.queries).toHaveLength(0);
+  });
+
+  it('answers A and AAAA of a single label outside the table empty when ndots is set, and forwards the rest', async () => {
+    const up = await testUpstream(cleanup, (q) => ({
+      type: 'response',
+      answers: [a(q.questions![0]!.name, '192.0.2.8')],
+    }));
+    const { server, port } = await serve([up.address], {}, { ndots: 2 });
+    for (const type of ['A', 'AAAA']) {
+      const out = await dig(port, 'single', type);
+      expect(out).toMatch(/status: NOERROR,/);
+      expect(out).toMatch(/flags: qr rd ra; QUERY: 1, ANSWER: 0, AUTHORITY: 0, ADDITIONAL: 1$/m);
+    }
+    expect(await digShort(port, 'web')).toEqual(['10.0.0.2']); // the table's names as ever
+    expect(up.queries).toHaveLength(0);
+    await dig(port, 'single', 'TXT');
+    expect(await digShort(port, 'two.test')).toEqual(['192.0.2.8']);
+    server.configureSandbox('sb', { ndots: undefined });
+    expect(await digShort(port, 'single')).toEqual(['192.0.2.8']);
+    expect(up.queries.map((q) => `${q.questions![0]!.name} ${q.questions![0]!.type}`)).toEqual([
+      'single TXT',
+      'two.test A',
+      'single A',
+    ]);
   });
 
   it('forwards the asker EDNS size and DO bit, and answers with our OPT', async () => {

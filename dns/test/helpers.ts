@@ -33,7 +33,7 @@ export function resolve(table: NameTable, networks: string[], name: string, type
     key: wireKey(lname),
     type,
     class: 1,
-    sandbox: { id: 't', networks, upstreams: [], forward: true, inflight: 0 },
+    sandbox: { id: 't', networks, upstreams: [], forward: true, ndots: undefined, inflight: 0 },
     table,
     candidates: candidates(lname, networks) as Candidate[],
     question: Buffer.alloc(0),
