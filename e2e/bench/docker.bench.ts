@@ -7,10 +7,12 @@
 //   resolver answers, and the time from invoking `docker start`;
 // - queries per second: dnsperf inside a labelled container against cnmd at 127.0.0.11, and
 //   inside a container on a user-defined Docker network against Docker's embedded DNS, with the
-//   same 50 names (this run's containers; aliases of one container on the Docker side).
+//   same 50 names (this run's containers; aliases of one container on the Docker side); in
+//   rounds, each server once per round, which goes first alternating; medians of the rounds,
+//   and queries per CPU-second of each server's process (CPU ticks per `getconf CLK_TCK`).
 // Run as root with the engine up (../shared/recipes/docker-engine.sh). Everything it made is
 // removed at the end, also when it fails.
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import type dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -28,6 +30,8 @@ const SECONDS = Number(process.env.CNMD_BENCH_SECONDS ?? 8);
 const ROUNDS = Number(process.env.CNMD_BENCH_ROUNDS ?? 5);
 const NET = 'bench';
 const wallMs = () => performance.timeOrigin + performance.now();
+/** Clock ticks per second of /proc/PID/stat's times (sysconf(_SC_CLK_TCK); 100 on most, not all). */
+const TICK = Number(execFileSync('getconf', ['CLK_TCK']).toString());
 
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -133,7 +137,7 @@ function followStarts(scope: string, onStart: (name: string, ms: number) => void
 /** CPU seconds (user + system) a process has used: /proc/PID/stat fields 14 and 15, in clock ticks. */
 function cpuSeconds(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
+  return (Number(f[11]) + Number(f[12])) / TICK;
 }
 
 /** dnsperf against 127.0.0.11 in `sandbox`, and the CPU the server process `pid` spent meanwhile. */
@@ -229,11 +233,19 @@ export async function run(): Promise<void> {
     const embedded: number[] = [];
     const cnmdCpu: number[] = [];
     const embeddedCpu: number[] = [];
+    const daemon = host.pid!;
+    const ofCnmd = () => dnsperf(probeSandbox, file, daemon);
+    const ofDocker = () => dnsperf(dqSandbox, file, dockerd);
     for (let round = 0; round < ROUNDS; round++) {
-      const a = await dnsperf(probeSandbox, file, host.pid!);
-      const b = await dnsperf(dqSandbox, file, dockerd);
+      // Which goes first alternates too: the second of a round runs on what the first left
+      // behind (warm caches, a busier or quieter machine).
+      const cnmdFirst = round % 2 === 0;
+      const [a, b] = cnmdFirst
+        ? [await ofCnmd(), await ofDocker()]
+        : await ofDocker().then(async (d) => [await ofCnmd(), d] as const);
       console.log(
-        `round ${round + 1}: cnmd ${Math.round(a.qps)} q/s, ${Math.round(a.perCpu)} q/CPU-s (lost ${a.lost}); ` +
+        `round ${round + 1} (${cnmdFirst ? 'cnmd' : 'Docker'} first): ` +
+          `cnmd ${Math.round(a.qps)} q/s, ${Math.round(a.perCpu)} q/CPU-s (lost ${a.lost}); ` +
           `Docker's embedded DNS ${Math.round(b.qps)} q/s, ${Math.round(b.perCpu)} q/CPU-s (lost ${b.lost})`,
       );
       cnmd.push(a.qps);
@@ -247,10 +259,14 @@ export async function run(): Promise<void> {
       ready_p99_ms: pct(ready, 99),
       cnmd_qps: Math.round(pct(cnmd, 50)),
       docker_dns_qps: Math.round(pct(embedded, 50)),
+      // queries per CPU-second of the server's process (cnmd's daemon, dockerd), medians
+      cnmd_q_per_cpu_s: Math.round(pct(cnmdCpu, 50)),
+      docker_q_per_cpu_s: Math.round(pct(embeddedCpu, 50)),
+      rounds: ROUNDS,
     };
     console.log(
       `cnmd ÷ Docker's DNS (medians of ${ROUNDS} rounds): ${(result.cnmd_qps / result.docker_dns_qps).toFixed(2)} q/s, ` +
-        `${(pct(cnmdCpu, 50) / pct(embeddedCpu, 50)).toFixed(2)} per CPU-second`,
+        `${(result.cnmd_q_per_cpu_s / result.docker_q_per_cpu_s).toFixed(2)} per CPU-second`,
     );
     console.log(JSON.stringify(result));
   } catch (err) {
