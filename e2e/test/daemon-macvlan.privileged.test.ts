@@ -59,3 +59,9 @@ it('refuses a macvlan network whose parent does not exist', async () => {
   expect(r.err).toContain('SIDECAR_LINK_NOT_FOUND');
   expect((await host.json<{ name: string }[]>('network', 'ls')).map((n) => n.name)).toEqual(['lan']);
 });
+
+it('refuses an MTU the parent cannot carry, naming both (the kernel would say only EINVAL)', async () => {
+  const r = await host.cli('network', 'create', 'big', '--driver', 'macvlan', '--opt', 'parent=lan0', '--mtu', '9000');
+  expect(r.err).toContain('SIDECAR_INVALID_ARGUMENT: mtu 9000 is more than the parent lan0 carries (1500)');
+  expect((await host.json<{ name: string }[]>('network', 'ls')).map((n) => n.name)).toEqual(['lan']);
+});

@@ -50,6 +50,12 @@ describe('networks', () => {
     [['network', 'inspect', 'nope'], 'SIDECAR_NETWORK_NOT_FOUND'],
     [['network', 'rm', 'nope'], 'SIDECAR_NETWORK_NOT_FOUND'],
     [['attach', '/proc/self/ns/mnt', '--network', 'nope'], 'SIDECAR_NETWORK_NOT_FOUND'],
+    [
+      ['network', 'create', 'o', '--driver', 'overlay'],
+      'SIDECAR_DRIVER_UNKNOWN: no network driver "overlay": bridge, macvlan',
+    ],
+    [['network', 'create', 'n', '--driver', 'null'], 'SIDECAR_INVALID_ARGUMENT'],
+    [['network', 'create', 'm', '--driver', 'macvlan'], 'API_INVALID_ARGUMENT'],
   ])('cnmd %j fails with %s and changes nothing', async (args, code) => {
     const r = await host.cli(...args);
     expect(r.code).not.toBe(0);

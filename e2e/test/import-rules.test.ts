@@ -1,5 +1,6 @@
 // The package boundaries of DESIGN.md, enforced by the linter: dns, ipam and lb import none of
-// each other, and nothing imports sidecar or e2e. Each case lints a probe file in the package.
+// each other, nothing imports sidecar or e2e, and no sidecar driver imports another. Each case
+// lints a probe file in the package (or folder).
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { rm, writeFile } from 'node:fs/promises';
@@ -36,6 +37,10 @@ describe('package import rules', () => {
     ['ipam', '../../sidecar/src/index.js'],
     ['sidecar', '@cnmd/e2e'],
     ['e2e', '../../ipam/src/index.js'],
+    ['sidecar/src/drivers/bridge', '../macvlan/driver.js'],
+    ['sidecar/src/drivers/macvlan', '../../drivers/bridge/driver.js'],
+    ['sidecar/src/drivers/null', '../index.js'],
+    ['sidecar/src/drivers/host', '@cnmd/e2e'],
   ])('%s may not import %s', async (pkg, spec) => {
     const found = await lint(pkg, spec);
     expect(found).toHaveLength(1);
@@ -47,6 +52,8 @@ describe('package import rules', () => {
     ['sidecar', '@cnmd/dns'],
     ['e2e', '@cnmd/lb'],
     ['dns', 'dns-packet'],
+    ['sidecar/src/drivers/bridge', '../../network/driver.js'],
+    ['sidecar/src/drivers/macvlan', '../../kernel/types.js'],
   ])('%s may import %s', async (pkg, spec) => {
     expect(await lint(pkg, spec)).toEqual([]);
   });

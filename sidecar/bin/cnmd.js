@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-import { main } from '../dist/src/cli/main.js';
+import { run } from '../dist/src/entry.js';
 
-process.exitCode = await main(process.argv.slice(2), {
+process.exitCode = await run(process.argv.slice(2), {
   out: (s) => process.stdout.write(s),
   err: (s) => process.stderr.write(s),
 });

@@ -36,6 +36,8 @@ export type SidecarErrorCode =
   | 'SIDECAR_STATE_CORRUPT'
   | 'SIDECAR_STATE_CONFLICT'
   | 'SIDECAR_NETWORK_EXISTS'
+  /** `--driver` names no driver this daemon has; the message lists those it has. */
+  | 'SIDECAR_DRIVER_UNKNOWN'
   | 'SIDECAR_NETWORK_NOT_FOUND'
   /** A network with endpoints cannot be removed. */
   | 'SIDECAR_NETWORK_IN_USE'
@@ -98,3 +100,32 @@ export function describeError(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
   return typeof code === 'string' ? `${code}: ${message}` : message;
 }
+
+export type ApiErrorCode =
+  | 'API_BAD_REQUEST'
+  | 'API_INVALID_ARGUMENT'
+  | 'API_UNAUTHORIZED'
+  | 'API_NOT_FOUND'
+  | 'API_CONFLICT'
+  | 'API_METHOD_NOT_ALLOWED'
+  | 'API_TOO_LARGE'
+  | 'API_UNAVAILABLE'
+  | 'API_INTERNAL';
+
+/** An error of the API's own (API_*), or any code with the HTTP status it is answered with; made
+ * by the API, the CLI and the validation of bodies (API_INVALID_ARGUMENT) wherever that runs. */
+export class ApiError extends Error {
+  readonly code: string;
+  /** The HTTP status when it is not the one of its code (api/errors.ts statusOf). */
+  readonly status: number | undefined;
+
+  constructor(code: ApiErrorCode | string, message: string, status?: number, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ApiError';
+    this.code = code;
+    this.status = status;
+  }
+}
+
+/** A body or option that is not valid: API_INVALID_ARGUMENT, naming the field. */
+export const invalid = (message: string) => new ApiError('API_INVALID_ARGUMENT', message);

@@ -14,5 +14,5 @@ export type {
   VethSpec,
   VxlanSpec,
 } from './kernel/types.js';
-export { currentNetns, NetnsHandle, openNetns, withNetns } from './netns/netns.js';
-export { bindUdpIn, listenTcpIn } from './netns/sockets.js';
+export { currentNetns, NetnsHandle, openNetns, withNetns } from './sandbox/netns.js';
+export { bindUdpIn, listenTcpIn } from './sandbox/sockets.js';

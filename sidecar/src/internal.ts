@@ -16,4 +16,4 @@ export * from './kernel/rtnl/attrs.js';
 export { formatIp, formatMac, ipBytes, macBytes, parsePrefix } from './kernel/rtnl/inet.js';
 export * as rtnl from './kernel/rtnl/messages.js';
 export { RtnlSocket } from './kernel/rtnl/socket.js';
-export { type NativeNetns, native } from './netns/native.js';
+export { type NativeNetns, native } from './sandbox/native.js';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiServer } from '../src/api/server.js';
 import { SidecarError, type SidecarErrorCode } from '../src/errors.js';
-import type { Controller } from '../src/model.js';
+import type { Controller } from '../src/network/spec.js';
 
 const TOKEN = 'a-test-token-of-some-length';
 

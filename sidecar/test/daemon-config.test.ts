@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig, parseTcpAddress } from '../src/daemon-main.js';
+import { loadConfig, parseTcpAddress } from '../src/daemon/main.js';
 
 let dir: string;
 beforeAll(async () => {

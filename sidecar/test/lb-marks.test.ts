@@ -3,8 +3,8 @@
 import { LoadBalancer, MemoryDataPlane, type VirtualService } from '@cnmd/lb';
 import { describe, expect, it } from 'vitest';
 import type { Exec } from '../src/firewall/exec.js';
-import { HeldDataPlane, MarkedIpvs } from '../src/lb-ipvs.js';
-import { hasChains, markRules, missingJumps } from '../src/lb-marks.js';
+import { HeldDataPlane, MarkedIpvs } from '../src/lb/dataplane.js';
+import { hasChains, markRules, missingJumps } from '../src/lb/marks.js';
 
 const web: VirtualService = {
   mark: 256,

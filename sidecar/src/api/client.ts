@@ -1,6 +1,6 @@
 // The CLI's side of the admin API.
 import { request } from 'node:http';
-import { ApiError } from './errors.js';
+import { ApiError } from '../errors.js';
 
 export class ApiClient {
   readonly socket: string;

@@ -1,27 +1,5 @@
 // Errors the admin API returns as { code, message } with an HTTP status chosen by code.
-
-export type ApiErrorCode =
-  | 'API_BAD_REQUEST'
-  | 'API_INVALID_ARGUMENT'
-  | 'API_UNAUTHORIZED'
-  | 'API_NOT_FOUND'
-  | 'API_CONFLICT'
-  | 'API_METHOD_NOT_ALLOWED'
-  | 'API_TOO_LARGE'
-  | 'API_UNAVAILABLE'
-  | 'API_INTERNAL';
-
-export class ApiError extends Error {
-  readonly code: string;
-  readonly status: number;
-
-  constructor(code: ApiErrorCode | string, message: string, status?: number, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'ApiError';
-    this.code = code;
-    this.status = status ?? statusOf(code);
-  }
-}
+// ApiError itself is in ../errors.ts, since body validation (../network/parse.ts) makes them too.
 
 /**
  * What a client can do about an error, by code: 4xx when the request was wrong (change it),
@@ -37,7 +15,7 @@ status(
   400,
   `API_BAD_REQUEST API_INVALID_ARGUMENT
    SIDECAR_INVALID_ARGUMENT SIDECAR_NETNS_INVALID SIDECAR_CONFIG_INVALID SIDECAR_SERVICE_WRONG_NETWORK
-   SIDECAR_DOCKER_LABEL
+   SIDECAR_DOCKER_LABEL SIDECAR_DRIVER_UNKNOWN
    IPAM_INVALID_ADDRESS IPAM_INVALID_CIDR IPAM_INVALID_MAC IPAM_INVALID_OPTION IPAM_INVALID_RANGE
    IPAM_ADDRESS_OUT_OF_RANGE IPAM_ID_OUT_OF_RANGE
    DNS_INVALID_ADDRESS DNS_INVALID_NAME DNS_INVALID_OPTION DNS_INVALID_RECORD DNS_INVALID_UPSTREAM
@@ -79,5 +57,3 @@ export function statusOf(code: string): number {
 
 /** Every code with its status: for the test that every package's codes are listed. */
 export const STATUS_BY_CODE: Readonly<Record<string, number>> = STATUS;
-
-export const invalid = (message: string) => new ApiError('API_INVALID_ARGUMENT', message);

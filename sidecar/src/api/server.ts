@@ -5,9 +5,11 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { dirname } from 'node:path';
-import { SidecarError } from '../errors.js';
-import { type Controller, parseAttachSpec, parseNetworkSpec, parseServiceSpec } from '../model.js';
-import { ApiError, statusOf } from './errors.js';
+import { ApiError, SidecarError } from '../errors.js';
+import { parseAttachSpec, parseNetworkSpec } from '../network/parse.js';
+import { parseServiceSpec } from '../network/parse-service.js';
+import type { Controller } from '../network/spec.js';
+import { statusOf } from './errors.js';
 
 export const API_VERSION = 'v1';
 const MAX_BODY = 1024 * 1024;

@@ -4,8 +4,9 @@
 import { isIP } from 'node:net';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { ApiClient } from '../api/client.js';
-import { ApiError } from '../api/errors.js';
-import type { EndpointInfo, NetworkInfo, ServiceInfo } from '../model.js';
+import { ApiError } from '../errors.js';
+import type { Io } from '../io.js';
+import type { EndpointInfo, NetworkInfo, ServiceInfo } from '../network/spec.js';
 import { table } from './table.js';
 
 export const DEFAULT_SOCKET = '/run/cnmd/cnmd.sock';
@@ -13,7 +14,7 @@ export const DEFAULT_SOCKET = '/run/cnmd/cnmd.sock';
 const USAGE = `Usage: cnmd COMMAND [OPTIONS]
 
 Commands:
-  daemon                         run the daemon (see cnmd daemon --help)
+  daemon                         run the daemon (see cnmd daemon --help; src/entry.ts)
   network create NAME [OPTIONS]  create a network
       --driver bridge|macvlan      (bridge)
       --subnet CIDR                once per family (an IPv6 subnet too)
@@ -39,11 +40,6 @@ Commands:
 
 Every read command takes --json. Global: --socket PATH (default $CNMD_SOCKET or ${DEFAULT_SOCKET}).
 `;
-
-export interface Io {
-  out: (s: string) => void;
-  err: (s: string) => void;
-}
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 type Values = Record<string, string | boolean | string[] | undefined>;
@@ -330,11 +326,6 @@ export async function main(argv: string[], io: Io, env: NodeJS.ProcessEnv = proc
     return cmd ? 0 : 2;
   }
   try {
-    if (cmd === 'daemon') {
-      // The daemon's own entry, loaded only for it: the CLI does not import the daemon.
-      const { runDaemon } = await import('../daemon-main.js');
-      return await runDaemon([...tail, ...lead], io, env);
-    }
     const grouped = cmd === 'network' || cmd === 'service';
     const name = grouped ? `${cmd} ${tail[0] ?? ''}` : cmd;
     const command = COMMANDS[name];

@@ -3,15 +3,9 @@
 // container alone. A container without `cnmd.networks` is not cnmd's (undefined).
 import { isIP } from 'node:net';
 import { SidecarError } from '../errors.js';
-import {
-  ALIAS,
-  type HealthSpec,
-  NAME,
-  parseHealth,
-  parseServicePort,
-  SERVICE_NAME,
-  type ServicePortSpec,
-} from '../model.js';
+import { ALIAS, NAME, SERVICE_NAME } from '../network/parse.js';
+import { parseHealth, parseServicePort } from '../network/parse-service.js';
+import type { HealthSpec, ServicePortSpec } from '../network/spec.js';
 
 export const NETWORKS_LABEL = 'cnmd.networks';
 const COMPOSE_SERVICE = 'com.docker.compose.service';

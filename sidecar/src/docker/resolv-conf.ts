@@ -5,7 +5,7 @@
 // (`until grep -q 127.0.0.11 /etc/resolv.conf; do sleep 0.05; done`). The engine writes its
 // own again on every start, so a restarted container waits again until cnmd has attached it.
 import { readFile, writeFile } from 'node:fs/promises';
-import { RESOLVER } from '../dns-wiring.js';
+import { RESOLVER } from '../dns/wiring.js';
 
 const KEPT = /^\s*(search|domain|options|sortlist)\b/;
 

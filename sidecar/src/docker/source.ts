@@ -4,11 +4,13 @@
 // (100 ms doubling to 5 s) and reconciles again. Work on one container is serialised (its own
 // queue, behind the controller's), and every step looks at the container as it is now, so an
 // event seen twice or a reconcile racing an event attaches nothing twice.
-import type { NetworkController } from '../controller.js';
+
 import { describeError, isSidecarError, SidecarError } from '../errors.js';
-import { parseNetworkSpec, type ServiceSpec } from '../model.js';
-import type { NetworkRecord } from '../records.js';
-import { sandboxKey } from '../sandbox-path.js';
+import type { NetworkController } from '../network/controller.js';
+import { parseNetworkSpec } from '../network/parse.js';
+import type { NetworkRecord } from '../network/records.js';
+import type { ServiceSpec } from '../network/spec.js';
+import { sandboxKey } from '../sandbox/path.js';
 import type { DockerClient } from './client.js';
 import type { DockerEvent, EventStream } from './events.js';
 import { containerOf, type DockerContainer } from './inspect.js';

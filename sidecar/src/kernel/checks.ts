@@ -2,7 +2,7 @@
 // anything is sent (SIDECAR_INVALID_ARGUMENT), so a failed call changes nothing.
 import { writeFileSync } from 'node:fs';
 import { SidecarError } from '../errors.js';
-import { openNetns, withNetns } from '../netns/netns.js';
+import { openNetns, withNetns } from '../sandbox/netns.js';
 import { ipBytes, macBytes } from './rtnl/inet.js';
 
 /** include/uapi/linux/if.h: IFNAMSIZ 16 with the NUL; net/core/dev.c dev_valid_name() refuses '/', ':' and spaces. */

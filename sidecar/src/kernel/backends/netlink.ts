@@ -4,7 +4,7 @@
 // a tenth of the CPU of `ip` (4.4 ms to create an endpoint against 36-65 ms), and a refusal
 // comes back as an errno, not as text on stderr.
 import { SidecarError, type SidecarErrorCode } from '../../errors.js';
-import { type NetnsHandle, openNetns } from '../../netns/netns.js';
+import { type NetnsHandle, openNetns } from '../../sandbox/netns.js';
 import { checkMtu, checkName, checkVni, writeIpv4Conf } from '../checks.js';
 import { attr, nested, str, u8, u16be, u32 } from '../rtnl/attrs.js';
 import { ipBytes, macBytes, parsePrefix } from '../rtnl/inet.js';

@@ -5,7 +5,7 @@
 import { constants } from 'node:os';
 import { createNetlink, type NetlinkSocket, Protocol } from 'netlink';
 import { SidecarError } from '../../errors.js';
-import { withNetns } from '../../netns/netns.js';
+import { withNetns } from '../../sandbox/netns.js';
 
 // include/uapi/linux/netlink.h
 const NLMSG_ERROR = 2;

@@ -3,11 +3,11 @@
 // container's namespace, whose interfaces and names it shares). They are recorded like
 // endpoints so that `ps`, `inspect` and `detach` see them.
 import { createHash, randomBytes } from 'node:crypto';
-import type { NetworkController } from './controller.js';
-import { SidecarError } from './errors.js';
-import type { AttachSpec } from './model.js';
-import type { EndpointRecord } from './records.js';
-import { ownNetnsKey, resolveSandbox } from './sandbox-path.js';
+import { SidecarError } from '../errors.js';
+import { resolveSandbox } from '../sandbox/path.js';
+import type { NetworkContext } from './context.js';
+import type { EndpointRecord, NetworkRecord } from './records.js';
+import type { AttachSpec, NetworkSpec } from './spec.js';
 
 export type Mode = 'none' | 'host' | 'container';
 
@@ -16,7 +16,21 @@ export function modeOf(network: string): Mode | undefined {
   return network.startsWith('container:') ? 'container' : undefined;
 }
 
-export async function attachMode(c: NetworkController, spec: AttachSpec, mode: Mode): Promise<EndpointRecord> {
+/** The record of Docker's predefined network `none` or `host`: never stored, never listed. */
+function predefined(mode: 'none' | 'host'): NetworkRecord {
+  const spec: NetworkSpec = {
+    name: mode,
+    driver: mode === 'none' ? 'null' : 'host',
+    ipv6: false,
+    internal: true,
+    mtu: 1500,
+    icc: true,
+    options: {},
+  };
+  return { id: mode, spec, device: '', pool4: '', subnet: '', created: '', state: 'ready' };
+}
+
+export async function attachMode(c: NetworkContext, spec: AttachSpec, mode: Mode): Promise<EndpointRecord> {
   const ref = resolveSandbox(spec.sandbox, { host: mode === 'host' });
   const mine = c.endpoints.all().filter((e) => e.sandboxKey === ref.key);
   if (spec.publish.length > 0 || spec.ip || spec.ip6 || spec.mac) {
@@ -50,17 +64,8 @@ export async function attachMode(c: NetworkController, spec: AttachSpec, mode: M
         `${spec.sandbox} is on networks already: --network ${mode} stands alone`,
       );
     }
-    if (mode === 'host' && ownNetnsKey() !== ref.key) {
-      throw new SidecarError('SIDECAR_INVALID_ARGUMENT', `--network host: ${spec.sandbox} is not the host's namespace`);
-    }
-    if (mode === 'none') {
-      const sb = await c.kernel.open(ref.path);
-      try {
-        await sb.setLink('lo', { up: true });
-      } finally {
-        await sb.close();
-      }
-    }
+    // Docker's predefined networks, served by the null and host drivers.
+    await c.drivers.get(mode === 'none' ? 'null' : 'host').join(predefined(mode), ep);
   } else {
     const target = spec.network.slice('container:'.length);
     const theirs = c.endpoints.all().filter((e) => e.name === target && !e.mode);
@@ -80,7 +85,7 @@ export async function attachMode(c: NetworkController, spec: AttachSpec, mode: M
 }
 
 /** A container in another's namespace answers, by its own name, with that one's addresses. */
-export async function shareNames(c: NetworkController, ep: EndpointRecord): Promise<void> {
+export async function shareNames(c: NetworkContext, ep: EndpointRecord): Promise<void> {
   if (!ep.name) return;
   for (const theirs of c.endpoints.all().filter((e) => e.name === ep.shares && !e.mode)) {
     const net = c.networks.get(theirs.network);
@@ -89,7 +94,7 @@ export async function shareNames(c: NetworkController, ep: EndpointRecord): Prom
   }
 }
 
-export async function detachMode(c: NetworkController, ep: EndpointRecord): Promise<void> {
+export async function detachMode(c: NetworkContext, ep: EndpointRecord): Promise<void> {
   if (ep.mode === 'container') {
     for (const net of c.networks.all()) c.dns.alias(net, ep, false);
   }

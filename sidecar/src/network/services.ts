@@ -2,19 +2,19 @@
 // over its tasks (vip mode, through the load balancer) or the tasks' own addresses (dnsrr).
 // A task is an endpoint attached with `service` (and a weight).
 import { randomBytes } from 'node:crypto';
-import type { NetworkController } from './controller.js';
-import { SidecarError } from './errors.js';
+import { SidecarError } from '../errors.js';
+import type { NetworkContext } from './context.js';
 import type { LbHooks } from './hooks.js';
-import type { ServiceInfo, ServiceSpec } from './model.js';
 import type { EndpointRecord, NetworkRecord, PublishTarget, ServiceRecord } from './records.js';
-import type { Records } from './state.js';
+import type { ServiceInfo, ServiceSpec } from './spec.js';
+import type { Records } from './store.js';
 
 export class Services {
   readonly records: Records<ServiceRecord>;
-  readonly #c: NetworkController;
+  readonly #c: NetworkContext;
   readonly #lb: LbHooks | undefined;
 
-  constructor(c: NetworkController, records: Records<ServiceRecord>, lb: LbHooks | undefined) {
+  constructor(c: NetworkContext, records: Records<ServiceRecord>, lb: LbHooks | undefined) {
     this.#c = c;
     this.records = records;
     this.#lb = lb;
@@ -60,6 +60,12 @@ export class Services {
     try {
       if (spec.mode === 'vip') {
         if (!this.#lb) throw new SidecarError('SIDECAR_LB_UNAVAILABLE', 'vip services need the load balancer');
+        if (!this.#c.driverOf(net).capability.lbSandbox) {
+          throw new SidecarError(
+            'SIDECAR_LB_UNAVAILABLE',
+            `${net.spec.driver} networks balance no VIP: use mode dnsrr`,
+          );
+        }
         rec.vip = (await this.#c.ipam.requestAddress(net.pool4, spec.vip ? { address: spec.vip } : {})).address;
         rec.mark = await this.#c.ipam.requestId('mark');
         if (net.pool6) {

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { HealthCheck } from '@cnmd/lb';
-import { SidecarError } from './errors.js';
+import { SidecarError } from '../errors.js';
 
 export class NetnsProber {
   readonly #netns: string;
@@ -35,7 +35,7 @@ export class NetnsProber {
   #spawn(): Worker {
     if (this.#worker) return this.#worker;
     // Next to this module once built; from src/ (under vitest), the built one in dist/.
-    const main = ['./netns-prober-main.js', '../dist/src/netns-prober-main.js']
+    const main = ['./prober-main.js', '../../dist/src/lb/prober-main.js']
       .map((p) => fileURLToPath(new URL(p, import.meta.url)))
       .find((f) => existsSync(f));
     if (!main) throw new SidecarError('SIDECAR_NATIVE_MISSING', 'the prober is not built: run `npm run build`');

@@ -1,9 +1,9 @@
-// The prober's worker thread (netns-prober.ts): enters the namespace for good, then runs
+// The prober's worker thread (prober.ts): enters the namespace for good, then runs
 // @cnmd/lb's default probe for each request.
 import { parentPort, workerData } from 'node:worker_threads';
 import { defaultProbe, type HealthCheck } from '@cnmd/lb';
-import { native } from './netns/native.js';
-import { openNetns } from './netns/netns.js';
+import { native } from '../sandbox/native.js';
+import { openNetns } from '../sandbox/netns.js';
 
 const ns = openNetns((workerData as { netns: string }).netns);
 native().setns(ns.fd);

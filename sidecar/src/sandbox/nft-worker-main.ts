@@ -1,7 +1,7 @@
-// The nft worker's own process (see nft-worker.ts): one request at a time from its parent,
+// The nft worker's own process (see nft-worker.ts, beside it): one request at a time from its parent,
 // run inside the namespace asked for, answered with an error text or nothing.
-import { native } from './netns/native.js';
-import { withNetns } from './netns/netns.js';
+import { native } from './native.js';
+import { withNetns } from './netns.js';
 
 process.on('message', (m: { id: number; netns: string; script: string }) => {
   let error: string | undefined;

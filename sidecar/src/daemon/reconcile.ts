@@ -2,11 +2,12 @@
 // records: finish nothing half-made (undo it: the client never heard it succeed), rebuild what
 // is missing for sandboxes that still exist, remove what belongs to sandboxes that are gone,
 // and delete cnmd-owned links and addresses that no record knows.
-import type { NetworkController } from './controller.js';
-import { ignoreMissing } from './controller.js';
-import { describeError } from './errors.js';
-import { shareNames } from './modes.js';
-import { sandboxKey } from './sandbox-path.js';
+
+import { describeError } from '../errors.js';
+import { ignoreMissing } from '../kernel/ignore-missing.js';
+import type { NetworkController } from '../network/controller.js';
+import { shareNames } from '../network/modes.js';
+import { sandboxKey } from '../sandbox/path.js';
 
 /** Host links cnmd makes: bridges `cnmd-<id>` and veth host ends `vcn<random>`. */
 const OURS = /^(cnmd-[0-9a-f]{10}|vcn[0-9a-f]{10})$/;
@@ -76,11 +77,9 @@ export async function reconcile(c: NetworkController, log: (line: string) => voi
       const broken = c.failed.get(net.id);
       if (broken) throw Object.assign(new Error(`its network failed: ${broken.message}`), { code: broken.code });
       // The sandbox lives on. Its DNS sockets died with the old daemon; its links may be intact.
-      const host = await c.host();
-      const present =
-        net.spec.driver === 'bridge' ? (await host.links()).some((l) => l.name === ep.hostIf) : await linkIn(c, ep);
-      if (!present) {
-        await ignoreMissing(host.deleteLink(ep.hostIf));
+      const driver = c.driverOf(net);
+      if (!(await driver.present(net, ep))) {
+        await driver.leave(net, ep); // what is left of it (a veth's host end)
         await c.buildEndpoint(net, ep);
         report.endpointsRebuilt++;
       } else {
@@ -141,18 +140,7 @@ export async function reconcile(c: NetworkController, log: (line: string) => voi
   }
   // Containers sharing another's namespace answer by name again (after their owner's join).
   for (const ep of c.endpoints.all()) if (ep.mode === 'container') await shareNames(c, ep);
-  await c.firewall.reconcile(c.networks.all(), [
-    ...c.endpoints.all().filter((e) => !e.mode),
-    ...c.services.publishTargets(),
-  ]);
+  const fw = c.networks.all().filter((n) => c.driverOf(n).capability.firewall);
+  await c.firewall.reconcile(fw, [...c.endpoints.all().filter((e) => !e.mode), ...c.services.publishTargets()]);
   return report;
-}
-
-async function linkIn(c: NetworkController, ep: { sandbox: string; ifname: string }): Promise<boolean> {
-  const sb = await c.kernel.open(ep.sandbox);
-  try {
-    return (await sb.links()).some((l) => l.name === ep.ifname);
-  } finally {
-    await sb.close();
-  }
 }

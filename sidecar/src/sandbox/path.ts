@@ -9,8 +9,8 @@
 // would give the host an eth0 and replace its default route.
 import { fstatSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import { SidecarError } from './errors.js';
-import { openNetns } from './netns/netns.js';
+import { SidecarError } from '../errors.js';
+import { openNetns } from './netns.js';
 
 export const NETNS_DIR = '/run/netns';
 /** Where the Docker engine keeps its sandboxes' namespaces (SandboxKey). */

@@ -7,7 +7,7 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { SidecarError } from './errors.js';
+import { SidecarError } from '../errors.js';
 
 interface Pending {
   resolve: () => void;
@@ -37,7 +37,7 @@ export class NftWorker {
   #spawn(): ChildProcess {
     if (this.#child) return this.#child;
     // Next to this module once built; from src/ (under vitest), the built one in dist/.
-    const main = ['./nft-worker-main.js', '../dist/src/nft-worker-main.js']
+    const main = ['./nft-worker-main.js', '../../dist/src/sandbox/nft-worker-main.js']
       .map((p) => fileURLToPath(new URL(p, import.meta.url)))
       .find((f) => existsSync(f));
     if (!main) throw new SidecarError('SIDECAR_NATIVE_MISSING', 'the nft worker is not built: run `npm run build`');

@@ -4,12 +4,13 @@
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
-import type { Io } from './cli/main.js';
+import { SidecarError } from '../errors.js';
+import { firewallHooks } from '../firewall/hooks.js';
+import type { Io } from '../io.js';
+import { checkLbDataplane, LB_DATAPLANE_MODES } from '../lb/dataplane.js';
+import { parseNetworkSpec } from '../network/parse.js';
+import { parseServiceSpec } from '../network/parse-service.js';
 import { Daemon, type DaemonConfig, defaultConfig } from './daemon.js';
-import { SidecarError } from './errors.js';
-import { firewallHooks } from './firewall-hooks.js';
-import { checkLbDataplane, LB_DATAPLANE_MODES } from './lb-ipvs.js';
-import { parseNetworkSpec, parseServiceSpec } from './model.js';
 
 const USAGE = `Usage: cnmd daemon [OPTIONS]
 

@@ -1,6 +1,6 @@
 // The data plane of a load-balancer sandbox: IPVS when the kernel offers it there (as
 // libnetwork), else nftables (DESIGN.md). With IPVS, @cnmd/lb programs the fwmark services and
-// this file the iptables marks and SNAT that feed them (the rules' text is lb-marks.ts).
+// this file the iptables marks and SNAT that feed them (the rules' text is marks.ts).
 import {
   type ApplyHint,
   type ApplyResult,
@@ -10,10 +10,10 @@ import {
   NftablesDataPlane,
   type VirtualService,
 } from '@cnmd/lb';
-import { SidecarError } from './errors.js';
-import { type Exec, execIn } from './firewall/exec.js';
-import { familyOf, hasChains, type IpFamily, type Jumps, markRules, missingJumps, type Snat } from './lb-marks.js';
-import { withNetns } from './netns/netns.js';
+import { SidecarError } from '../errors.js';
+import { type Exec, execIn } from '../firewall/exec.js';
+import { withNetns } from '../sandbox/netns.js';
+import { familyOf, hasChains, type IpFamily, type Jumps, markRules, missingJumps, type Snat } from './marks.js';
 
 export type LbDataplaneMode = 'auto' | 'ipvs' | 'nftables';
 export const LB_DATAPLANE_MODES: readonly LbDataplaneMode[] = ['auto', 'ipvs', 'nftables'];

@@ -2,7 +2,7 @@
 // `cnmd/`: one file, one lock, one atomic write for both. Each record remembers its revision
 // so that an update is conditional, as the store's contract asks.
 import type { Store } from '@cnmd/ipam';
-import { SidecarError } from './errors.js';
+import { SidecarError } from '../errors.js';
 
 export class Records<T extends { id: string }> {
   readonly #store: Store;

@@ -7,12 +7,12 @@ import dgram from 'node:dgram';
 import { mkdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { BatchUdpTransport, DgramTransport, type DnsServer, type UdpTransport } from '@cnmd/dns';
-import { SidecarError } from './errors.js';
-import type { DnsHooks } from './hooks.js';
-import { native } from './netns/native.js';
-import { withNetns } from './netns/netns.js';
-import { NftWorker } from './nft-worker.js';
-import type { EndpointRecord, NetworkRecord, ServiceRecord } from './records.js';
+import { SidecarError } from '../errors.js';
+import type { DnsHooks } from '../network/hooks.js';
+import type { EndpointRecord, NetworkRecord, ServiceRecord } from '../network/records.js';
+import { native } from '../sandbox/native.js';
+import { withNetns } from '../sandbox/netns.js';
+import { NftWorker } from '../sandbox/nft-worker.js';
 
 export const RESOLVER = '127.0.0.11';
 

@@ -1,11 +1,19 @@
 // The daemon's core: networks and endpoints, as libnetwork's controller does them. Every change
 // is recorded before it is made (state `creating`/`attaching`) and marked done after, so that a
-// restart after kill -9 at any moment can finish or undo it (reconcile.ts). One change at a time.
+// restart after kill -9 at any moment can finish or undo it (daemon/reconcile.ts). One change at a time.
 import { createHash, randomBytes } from 'node:crypto';
 import type { Ipam, Store } from '@cnmd/ipam';
-import { describeError, SidecarError } from './errors.js';
+import { describeError, SidecarError } from '../errors.js';
+import type { Kernel, NetnsLinks } from '../kernel/types.js';
+import { resolveSandbox } from '../sandbox/path.js';
+import type { NetworkContext } from './context.js';
+import type { Drivers, NetworkDriver } from './driver.js';
 import type { DnsHooks, FirewallHooks, LbHooks } from './hooks.js';
-import type { Kernel, NetnsLinks } from './kernel/types.js';
+import { endpointInfo, networkInfo } from './info.js';
+import { attachMode, detachMode, modeOf, shareNames } from './modes.js';
+import type { EndpointRecord, NetworkRecord } from './records.js';
+import { configureEndpoint, handOverDefaultRoute, nextIfname } from './sandbox-config.js';
+import { Services } from './services.js';
 import type {
   AttachSpec,
   Controller,
@@ -14,15 +22,13 @@ import type {
   NetworkSpec,
   ServiceInfo,
   ServiceSpec,
-} from './model.js';
-import { attachMode, detachMode, modeOf, shareNames } from './modes.js';
-import type { EndpointRecord, NetworkRecord } from './records.js';
-import { resolveSandbox } from './sandbox-path.js';
-import { Services } from './services.js';
-import { Records } from './state.js';
+} from './spec.js';
+import { Records } from './store.js';
 
 export interface ControllerOptions {
   store: Store;
+  /** The network drivers (../drivers/): the controller knows them only through their API. */
+  drivers: Drivers;
   ipam: Ipam;
   kernel: Kernel;
   firewall: FirewallHooks;
@@ -33,16 +39,17 @@ export interface ControllerOptions {
   log?: (line: string) => void;
 }
 
-export class NetworkController implements Controller {
+export class NetworkController implements Controller, NetworkContext {
   readonly networks: Records<NetworkRecord>;
   readonly endpoints: Records<EndpointRecord>;
   readonly ipam: Ipam;
+  readonly drivers: Drivers;
   readonly kernel: Kernel;
   readonly firewall: FirewallHooks;
   readonly dns: DnsHooks;
   readonly services: Services;
   readonly lb: LbHooks | undefined;
-  /** Networks, endpoints and services that a restart could not bring back, by id (reconcile.ts). */
+  /** Networks, endpoints and services that a restart could not bring back, by id (daemon/reconcile.ts). */
   readonly failed = new Map<string, { code: string; message: string }>();
   readonly log: (line: string) => void;
   #host: NetnsLinks | undefined;
@@ -52,6 +59,7 @@ export class NetworkController implements Controller {
     this.networks = new Records(o.store, 'net');
     this.endpoints = new Records(o.store, 'ep');
     this.ipam = o.ipam;
+    this.drivers = o.drivers;
     this.kernel = o.kernel;
     this.firewall = o.firewall;
     this.dns = o.dns;
@@ -87,11 +95,11 @@ export class NetworkController implements Controller {
   // ---- networks ----
 
   listNetworks(): NetworkInfo[] {
-    return this.networks.all().map((n) => this.#networkInfo(n));
+    return this.networks.all().map((n) => this.#netInfo(n));
   }
 
   inspectNetwork(name: string): NetworkInfo {
-    return this.#networkInfo(this.network(name));
+    return this.#netInfo(this.network(name));
   }
 
   network(nameOrId: string): NetworkRecord {
@@ -105,13 +113,10 @@ export class NetworkController implements Controller {
       if (this.networks.all().some((n) => n.spec.name === spec.name)) {
         throw new SidecarError('SIDECAR_NETWORK_EXISTS', `network ${spec.name} exists already`);
       }
+      const driver = this.drivers.check(spec);
       const host = await this.host();
       const id = randomBytes(32).toString('hex');
-      let device = `cnmd-${id.slice(0, 10)}`;
-      if (spec.driver === 'macvlan') {
-        device = spec.options.parent!;
-        await host.link(device); // SIDECAR_LINK_NOT_FOUND names a missing parent
-      }
+      const device = await driver.device(id, spec);
       const avoid = (await host.routes(4)).filter((r) => r.dst !== 'default').map((r) => r.dst);
       const pool4 = await this.ipam.requestPool({
         ...(spec.subnet ? { subnet: spec.subnet } : { avoid }),
@@ -147,26 +152,18 @@ export class NetworkController implements Controller {
         await this.destroyNetwork(rec).catch(this.logged(`undoing network ${spec.name}`));
         throw err;
       }
-      return this.#networkInfo(rec);
+      return this.#netInfo(rec);
     });
   }
 
-  /** Makes the kernel side of a network: its bridge with the gateway addresses, its rules. */
+  /** The driver of a network. */
+  driverOf(net: NetworkRecord): NetworkDriver {
+    return this.drivers.get(net.spec.driver);
+  }
+
+  /** Makes the kernel side of a network (its driver's part); again after a restart. */
   async buildNetwork(rec: NetworkRecord): Promise<void> {
-    if (rec.spec.driver === 'bridge') {
-      const host = await this.host();
-      const have = (await host.links()).some((l) => l.name === rec.device);
-      if (!have) await host.addBridge(rec.device, { mtu: rec.spec.mtu, up: true });
-      const addrs = new Set((await host.addresses(rec.device)).map((a) => a.cidr));
-      for (const [gw, subnet] of [
-        [rec.gateway, rec.subnet],
-        [rec.gateway6, rec.subnet6],
-      ]) {
-        const cidr = gw && subnet ? `${gw}/${subnet.split('/')[1]}` : undefined;
-        if (cidr && !addrs.has(cidr)) await host.addAddress(rec.device, cidr);
-      }
-      await this.firewall.addNetwork(rec);
-    }
+    await this.driverOf(rec).buildNetwork(rec);
   }
 
   removeNetwork(name: string): Promise<void> {
@@ -192,10 +189,7 @@ export class NetworkController implements Controller {
 
   /** Undoes whatever part of a network exists; safe on a half-made one. */
   async destroyNetwork(rec: NetworkRecord): Promise<void> {
-    if (rec.spec.driver === 'bridge') {
-      await this.firewall.removeNetwork(rec);
-      await ignoreMissing((await this.host()).deleteLink(rec.device));
-    }
+    await this.driverOf(rec).deleteNetwork(rec);
     for (const pool of [rec.pool4, rec.pool6]) {
       if (!pool || !this.ipam.pool(pool)) continue;
       for (const a of this.ipam.addresses(pool)) await this.ipam.releaseAddress(pool, a.address);
@@ -228,7 +222,7 @@ export class NetworkController implements Controller {
     return this.endpoints
       .all()
       .filter((e) => e.state === 'ready')
-      .map((e) => this.#endpointInfo(e));
+      .map((e) => this.#epInfo(e));
   }
 
   inspectContainer(nameOrSandbox: string): EndpointInfo[] {
@@ -250,7 +244,7 @@ export class NetworkController implements Controller {
   /** attach() without waiting its turn: for changes already running (the LB sandbox's endpoint). */
   async attachNow(spec: AttachSpec, opts: { lb?: boolean } = {}): Promise<EndpointInfo> {
     const mode = modeOf(spec.network);
-    if (mode) return this.#endpointInfo(await attachMode(this, spec, mode));
+    if (mode) return this.#epInfo(await attachMode(this, spec, mode));
     const net = this.network(spec.network);
     const ref = resolveSandbox(spec.sandbox);
     const mine = this.endpoints.all().filter((e) => e.sandboxKey === ref.key);
@@ -273,7 +267,7 @@ export class NetworkController implements Controller {
       sandboxKey: ref.key,
       network: net.id,
       aliases: spec.aliases,
-      ifname: spec.ifname ?? (await this.#nextIfname(ref.path, mine)),
+      ifname: spec.ifname ?? (await nextIfname(this.kernel, ref.path, mine)),
       hostIf: `vcn${randomBytes(5).toString('hex')}`,
       publish: spec.publish,
       defaultRoute: false,
@@ -310,71 +304,21 @@ export class NetworkController implements Controller {
       await this.destroyEndpoint(ep).catch(this.logged(`undoing the attach of ${spec.sandbox} to ${net.spec.name}`));
       throw err;
     }
-    return this.#endpointInfo(ep);
+    return this.#epInfo(ep);
   }
 
   /** Makes the kernel side of an endpoint, its DNS and its published ports. */
   async buildEndpoint(net: NetworkRecord, ep: EndpointRecord): Promise<void> {
-    const host = await this.host();
-    const { mtu } = net.spec;
-    const peer = { name: ep.ifname, netns: ep.sandbox, mtu, ...(ep.mac ? { mac: ep.mac } : {}) };
-    if (net.spec.driver === 'bridge') {
-      await host.addVeth({ name: ep.hostIf, master: net.device, mtu, up: true, peer });
-      await host.setHairpin(ep.hostIf, true);
-    } else {
-      await host.addMacvlan({ ...peer, parent: net.device });
-    }
+    await this.driverOf(net).join(net, ep);
     const sb = await this.kernel.open(ep.sandbox);
     try {
-      // arp_notify before the link comes up: the kernel then announces the new MAC itself.
-      await sb.setArpNotify(ep.ifname, true);
-      if (ep.ip) await sb.addAddress(ep.ifname, `${ep.ip}/${net.subnet.split('/')[1]}`);
-      if (ep.ip6 && net.subnet6) await sb.addAddress(ep.ifname, `${ep.ip6}/${net.subnet6.split('/')[1]}`);
-      await sb.setLink('lo', { up: true });
-      await sb.setLink(ep.ifname, { up: true });
-      // The first network with a gateway gives the default route (internal ones give none),
-      // unless an endpoint asks for it (--default-route).
-      if (!net.spec.internal && net.gateway) await this.#defaultRoute(sb, net, ep, ep.wantDefault === true);
+      await configureEndpoint(sb, net, ep, this.endpoints);
     } finally {
       await sb.close();
     }
     for (const p of ep.publish) await this.firewall.publish(net, ep, p);
     if (!ep.lb) await this.dns.join(ep, net, this.#sandboxNetworks(ep.sandboxKey, ep));
     for (const other of this.#sharing(ep)) await shareNames(this, other);
-  }
-
-  /** Points the sandbox's default route at the network's gateway: when it has none, or `force`. */
-  async #defaultRoute(sb: NetnsLinks, net: NetworkRecord, ep: EndpointRecord, force: boolean): Promise<void> {
-    if (force || !(await sb.routes(4)).some((r) => r.dst === 'default')) {
-      await sb.addRoute({ dst: 'default', gateway: net.gateway!, replace: true });
-      ep.defaultRoute = true;
-      for (const other of this.endpoints.all()) {
-        if (other.sandboxKey === ep.sandboxKey && other.id !== ep.id && other.defaultRoute) {
-          await this.endpoints.put({ ...other, defaultRoute: false });
-        }
-      }
-    }
-    if (net.gateway6 && (force || !(await sb.routes(6)).some((r) => r.dst === 'default'))) {
-      await sb.addRoute({ dst: 'default', gateway: net.gateway6, replace: true });
-    }
-  }
-
-  /** The endpoint that gave the default route went: the next network with a gateway gives it. */
-  async #handOverDefaultRoute(gone: EndpointRecord): Promise<void> {
-    if (!gone.defaultRoute) return;
-    const next = this.endpoints
-      .all()
-      .find((e) => e.sandboxKey === gone.sandboxKey && e.id !== gone.id && e.state === 'ready' && !e.mode);
-    const net = next && this.networks.get(next.network);
-    if (!next || !net?.gateway || net.spec.internal) return;
-    const sb = await this.kernel.open(next.sandbox).catch(() => undefined);
-    if (!sb) return;
-    try {
-      await this.#defaultRoute(sb, net, next, true);
-      await this.endpoints.put(next);
-    } finally {
-      await sb.close();
-    }
   }
 
   /** Containers in `container:<ep's name>` mode. */
@@ -398,7 +342,7 @@ export class NetworkController implements Controller {
           `${sandbox} is not attached${network ? ` to ${network}` : ''}`,
         );
       }
-      const out = eps.map((e) => this.#endpointInfo(e));
+      const out = eps.map((e) => this.#epInfo(e));
       for (const ep of eps) await this.destroyEndpoint(ep);
       return out;
     });
@@ -415,13 +359,9 @@ export class NetworkController implements Controller {
       net,
       this.#sandboxNetworks(ep.sandboxKey, ep).filter((n) => n.id !== ep.network),
     );
-    if (net?.spec.driver === 'macvlan') {
-      const sb = await this.kernel.open(ep.sandbox).catch(() => undefined);
-      if (sb) await ignoreMissing(sb.deleteLink(ep.ifname)).finally(() => sb.close());
-    } else {
-      // The host end: deleting it deletes the pair. Gone already when the sandbox died.
-      await ignoreMissing((await this.host()).deleteLink(ep.hostIf));
-    }
+    // Without its network (a record a crash left), what is left of it is a stray link that
+    // reconcile deletes.
+    if (net) await this.driverOf(net).leave(net, ep);
     if (net) {
       const what = `releasing the address of endpoint ${ep.id.slice(0, 12)}`;
       if (ep.ip) await this.ipam.releaseAddress(net.pool4, ep.ip).catch(this.logged(what));
@@ -429,7 +369,9 @@ export class NetworkController implements Controller {
     }
     await this.endpoints.delete(ep.id);
     this.failed.delete(ep.id);
-    await this.#handOverDefaultRoute(ep).catch(this.logged(`handing over the default route of ${ep.sandbox}`));
+    await handOverDefaultRoute(this.kernel, this.networks, this.endpoints, ep).catch(
+      this.logged(`handing over the default route of ${ep.sandbox}`),
+    );
     await this.services.touched(ep);
   }
 
@@ -443,56 +385,11 @@ export class NetworkController implements Controller {
     return this.networks.all().filter((n) => ids.has(n.id));
   }
 
-  async #nextIfname(path: string, mine: EndpointRecord[]): Promise<string> {
-    const sb = await this.kernel.open(path);
-    try {
-      const taken = new Set([...(await sb.links()).map((l) => l.name), ...mine.map((e) => e.ifname)]);
-      for (let i = 0; ; i++) if (!taken.has(`eth${i}`)) return `eth${i}`;
-    } finally {
-      await sb.close();
-    }
+  #netInfo(n: NetworkRecord): NetworkInfo {
+    return networkInfo(n, this.endpoints.all());
   }
 
-  #networkInfo(n: NetworkRecord): NetworkInfo {
-    const info: NetworkInfo = {
-      ...n.spec,
-      id: n.id,
-      device: n.device,
-      subnet: n.subnet,
-      created: n.created,
-      endpoints: this.endpoints.all().filter((e) => e.network === n.id && e.state === 'ready').length,
-    };
-    if (n.gateway) info.gateway = n.gateway;
-    if (n.subnet6) info.subnet6 = n.subnet6;
-    if (n.gateway6) info.gateway6 = n.gateway6;
-    return info;
-  }
-
-  #endpointInfo(e: EndpointRecord): EndpointInfo {
-    const info: EndpointInfo = {
-      id: e.id,
-      sandbox: e.sandbox,
-      network: this.networks.get(e.network)?.spec.name ?? e.network,
-      aliases: e.aliases,
-      ifname: e.ifname,
-      mac: e.mac ?? '',
-      ip: e.ip ?? '',
-      publish: e.publish,
-      status: this.failed.has(e.id) ? 'failed' : 'ready',
-    };
-    const failure = this.failed.get(e.id);
-    if (failure) info.error = failure;
-    if (e.name) info.name = e.name;
-    if (e.ip6) info.ip6 = e.ip6;
-    return info;
-  }
-}
-
-/** Deleting what is already gone is fine when undoing. */
-export async function ignoreMissing(p: Promise<unknown>): Promise<void> {
-  try {
-    await p;
-  } catch (err) {
-    if ((err as { code?: string }).code !== 'SIDECAR_LINK_NOT_FOUND') throw err;
+  #epInfo(e: EndpointRecord): EndpointInfo {
+    return endpointInfo(e, this.networks.get(e.network), this.failed.get(e.id));
   }
 }

@@ -1,7 +1,8 @@
 // What the controller asks of the firewall and of DNS, in its own terms (records). The
-// daemon wires real ones (firewall-hooks.ts over nftables, dns-wiring.ts over @cnmd/dns).
-import type { PortSpec } from './model.js';
+// daemon wires real ones (firewall/hooks.ts over nftables, dns/wiring.ts over @cnmd/dns).
+
 import type { EndpointRecord, NetworkRecord, PublishTarget, ServiceRecord } from './records.js';
+import type { PortSpec } from './spec.js';
 
 export interface FirewallHooks {
   addNetwork(net: NetworkRecord): Promise<void>;
@@ -11,7 +12,8 @@ export interface FirewallHooks {
   /** Host port → the target's address(es) (an endpoint's, or a service's VIPs). */
   publish(net: NetworkRecord, to: PublishTarget, port: PortSpec): Promise<void>;
   unpublish(net: NetworkRecord, to: PublishTarget, port: PortSpec): Promise<void>;
-  /** Makes the rules match these records exactly (after a restart). */
+  /** Makes the rules match these records exactly (after a restart): the networks with firewall
+   * rules of their own (their driver says so), and what publishes ports on them. */
   reconcile(nets: NetworkRecord[], targets: PublishTarget[]): Promise<void>;
   close(): Promise<void>;
 }

@@ -5,19 +5,22 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DnsServer } from '@cnmd/dns';
 import { FileStore, Ipam } from '@cnmd/ipam';
-import { ApiServer } from './api/server.js';
-import { NetworkController } from './controller.js';
-import { DnsWiring } from './dns-wiring.js';
-import { DockerClient } from './docker/client.js';
-import { DockerSource } from './docker/source.js';
-import type { FirewallHooks } from './hooks.js';
-import { NetlinkKernel } from './kernel/backends/netlink.js';
-import type { Kernel } from './kernel/types.js';
-import { checkLbDataplane, type LbDataplaneMode } from './lb-ipvs.js';
-import { LbWiring } from './lb-wiring.js';
-import type { NetworkSpec, ServiceSpec } from './model.js';
+import { ApiServer } from '../api/server.js';
+import { DnsWiring } from '../dns/wiring.js';
+import { DockerClient } from '../docker/client.js';
+import { DockerSource } from '../docker/source.js';
+import { builtinDrivers } from '../drivers/index.js';
+import { describeError, SidecarError } from '../errors.js';
+import { NetlinkKernel } from '../kernel/backends/netlink.js';
+import type { Kernel } from '../kernel/types.js';
+import { checkLbDataplane, type LbDataplaneMode } from '../lb/dataplane.js';
+import { LbWiring } from '../lb/wiring.js';
+import { NetworkController } from '../network/controller.js';
+import { Drivers } from '../network/driver.js';
+import type { FirewallHooks } from '../network/hooks.js';
+import type { NetworkSpec, ServiceSpec } from '../network/spec.js';
+import { configureSandboxPaths, sandboxKey } from '../sandbox/path.js';
 import { type ReconcileReport, reconcile } from './reconcile.js';
-import { configureSandboxPaths, sandboxKey } from './sandbox-path.js';
 
 export interface DaemonConfig {
   /** Where the state file lives (default /var/lib/cnmd). */
@@ -120,16 +123,27 @@ export class Daemon {
     await this.dns.start();
     const log = this.#parts.log ?? ((l: string) => process.stderr.write(`cnmd: ${l}\n`));
     const lb = new LbWiring({ mode: c.lbDataplane, log });
+    const kernel = this.#parts.kernel ?? new NetlinkKernel();
+    const { firewall } = this.#parts;
     this.controller = new NetworkController({
       store: this.#store,
       ipam,
-      kernel: this.#parts.kernel ?? new NetlinkKernel(),
-      firewall: this.#parts.firewall,
+      drivers: new Drivers(builtinDrivers({ kernel, firewall, host: () => this.controller.host() })),
+      kernel,
+      firewall,
       dns: new DnsWiring({ server: this.dns, hostResolvConf: c.resolvConf }),
       lb,
       log,
     });
     lb.bind(this.controller);
+    // The config's networks name drivers and options that exist, before anything is made.
+    for (const [i, spec] of (c.networks ?? []).entries()) {
+      try {
+        this.controller.drivers.check(spec);
+      } catch (cause) {
+        throw new SidecarError('SIDECAR_CONFIG_INVALID', `networks[${i}]: ${describeError(cause)}`, { cause });
+      }
+    }
     // The services come back one by one: their load balancers apply them once, all together.
     lb.hold();
     this.report = await this.controller.serial(async () => {

@@ -1,5 +1,5 @@
 // What the daemon remembers about networks and endpoints, next to IPAM's allocations.
-import type { NetworkSpec, PortSpec, ServiceSpec } from './model.js';
+import type { NetworkSpec, PortSpec, ServiceSpec } from './spec.js';
 
 export interface NetworkRecord {
   id: string;

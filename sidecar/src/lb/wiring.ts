@@ -2,22 +2,22 @@
 // (`cnmd-lb-<network id>`, a named netns) joined to the network by its own endpoint, which also
 // holds every VIP of the network as a /32, so a container's packets to a VIP reach it directly.
 // There a @cnmd/lb LoadBalancer programs the data plane (IPVS with iptables marks where the
-// kernel has it, else nftables: lb-ipvs.ts) and SNATs so replies come back through it.
+// kernel has it, else nftables: dataplane.ts) and SNATs so replies come back through it.
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { type Conntrack, conntrackTool, type DataPlane, type HealthCheckSpec, LoadBalancer } from '@cnmd/lb';
-import type { NetworkController } from './controller.js';
-import { ignoreMissing } from './controller.js';
-import { describeError } from './errors.js';
-import type { LbBackend, LbHooks } from './hooks.js';
-import { HeldDataPlane, type LbDataplaneMode, lbDataplane } from './lb-ipvs.js';
-import type { Snat } from './lb-marks.js';
-import type { HealthSpec } from './model.js';
-import { withNetns } from './netns/netns.js';
-import { NetnsProber } from './netns-prober.js';
-import type { NetworkRecord, ServiceRecord } from './records.js';
-import { NETNS_DIR, sandboxKey } from './sandbox-path.js';
+import { describeError } from '../errors.js';
+import { ignoreMissing } from '../kernel/ignore-missing.js';
+import type { NetworkController } from '../network/controller.js';
+import type { LbBackend, LbHooks } from '../network/hooks.js';
+import type { NetworkRecord, ServiceRecord } from '../network/records.js';
+import type { HealthSpec } from '../network/spec.js';
+import { withNetns } from '../sandbox/netns.js';
+import { NETNS_DIR, sandboxKey } from '../sandbox/path.js';
+import { HeldDataPlane, type LbDataplaneMode, lbDataplane } from './dataplane.js';
+import type { Snat } from './marks.js';
+import { NetnsProber } from './prober.js';
 
 const exec = promisify(execFile);
 

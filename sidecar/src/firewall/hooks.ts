@@ -1,11 +1,11 @@
 // The controller's firewall needs, over the nftables firewall (firewall/): network rules, and
 // published ports with their conflicts checked before anything changes.
-import { describeError, SidecarError } from './errors.js';
-import { NftablesFirewall } from './firewall/nftables.js';
-import type { Firewall, FwNetwork, FwPort } from './firewall/types.js';
-import type { FirewallHooks } from './hooks.js';
-import type { PortSpec } from './model.js';
-import type { NetworkRecord, PublishTarget } from './records.js';
+import { describeError, SidecarError } from '../errors.js';
+import type { FirewallHooks } from '../network/hooks.js';
+import type { NetworkRecord, PublishTarget } from '../network/records.js';
+import type { PortSpec } from '../network/spec.js';
+import { NftablesFirewall } from './nftables.js';
+import type { Firewall, FwNetwork, FwPort } from './types.js';
 
 function fwNetwork(n: NetworkRecord): FwNetwork {
   const net: FwNetwork = {
@@ -111,7 +111,7 @@ export class NftFirewallHooks implements FirewallHooks {
         this.#ports.add(portKey(p));
       }
     }
-    await this.#fw.reconcile(nets.filter((n) => n.spec.driver === 'bridge').map(fwNetwork), ports);
+    await this.#fw.reconcile(nets.map(fwNetwork), ports);
   }
 
   async close(): Promise<void> {

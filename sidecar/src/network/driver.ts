@@ -1,0 +1,95 @@
+// The network driver API (libnetwork's driverapi): what the controller asks of a driver, and
+// nothing else. A driver owns how a network exists on this host (a bridge, a macvlan parent,
+// nothing) and how an endpoint's interface gets into a sandbox; the controller owns the rest
+// (records, IPAM, addresses and routes in the sandbox, DNS, services, published ports) and never
+// looks at which driver it has. The drivers are in ../drivers/, one folder each; the daemon
+// hands the controller a Drivers registry of them.
+import { SidecarError } from '../errors.js';
+import type { Kernel, NetnsLinks } from '../kernel/types.js';
+import type { FirewallHooks } from './hooks.js';
+import type { EndpointRecord, NetworkRecord } from './records.js';
+import type { NetworkSpec } from './spec.js';
+
+export interface DriverCapability {
+  /** local: a network of this host only (bridge, macvlan); global: one network for the cluster. */
+  scope: 'local' | 'global';
+  /** Its networks get a load-balancer sandbox for their services' VIPs. */
+  lbSandbox: boolean;
+  /** Its networks have firewall rules of their own (isolation, masquerade, published ports). */
+  firewall: boolean;
+  /** No network of it is created by a user: it serves a predefined one (`none`, `host`). */
+  predefined?: boolean;
+}
+
+export interface NetworkDriver {
+  /** The --driver name. */
+  readonly name: string;
+  readonly capability: DriverCapability;
+  /** Checks the driver's options in a spec before anything is made; throws API_INVALID_ARGUMENT. */
+  validate(spec: NetworkSpec): void;
+  /**
+   * The device that stands for a new network on this host (a bridge's name, the macvlan parent);
+   * throws when it cannot be (SIDECAR_LINK_NOT_FOUND: no such parent; an MTU the parent cannot
+   * carry). Nothing is made yet.
+   */
+  device(id: string, spec: NetworkSpec): Promise<string>;
+  /** Makes what the network needs on this host; idempotent (a restart calls it again). */
+  buildNetwork(net: NetworkRecord): Promise<void>;
+  /** Removes whatever part of it exists; safe on a half-made one. */
+  deleteNetwork(net: NetworkRecord): Promise<void>;
+  /**
+   * Makes the endpoint's interface, inside its sandbox, named `ep.ifname`, with `ep.mac` and the
+   * network's MTU, down; the controller configures it (addresses, routes, up) from there.
+   */
+  join(net: NetworkRecord, ep: EndpointRecord): Promise<void>;
+  /** Removes the endpoint's interface; gone already (the sandbox died) is fine. */
+  leave(net: NetworkRecord, ep: EndpointRecord): Promise<void>;
+  /** Whether the endpoint's interface still exists (a restart rebuilds what is missing). */
+  present(net: NetworkRecord, ep: EndpointRecord): Promise<boolean>;
+}
+
+/** What drivers are given to work with: the kernel, the host's links, the firewall. */
+export interface DriverContext {
+  kernel: Kernel;
+  /** The links of the namespace the daemon runs in (opened once). */
+  host(): Promise<NetnsLinks>;
+  firewall: FirewallHooks;
+}
+
+/** The drivers of a daemon, by name. */
+export class Drivers {
+  readonly #all = new Map<string, NetworkDriver>();
+
+  constructor(drivers: NetworkDriver[]) {
+    for (const d of drivers) this.#all.set(d.name, d);
+  }
+
+  /** The driver of a network; SIDECAR_DRIVER_UNKNOWN names the drivers there are. */
+  get(name: string): NetworkDriver {
+    const d = this.#all.get(name);
+    if (!d) {
+      throw new SidecarError('SIDECAR_DRIVER_UNKNOWN', `no network driver ${JSON.stringify(name)}: ${this.#names()}`);
+    }
+    return d;
+  }
+
+  /** Checks a spec of `network create`: its driver exists, may be created, and takes its options. */
+  check(spec: NetworkSpec): NetworkDriver {
+    const d = this.get(spec.driver);
+    if (d.capability.predefined) {
+      throw new SidecarError(
+        'SIDECAR_INVALID_ARGUMENT',
+        `the ${d.name} driver serves a predefined network alone; create one of ${this.#names()}`,
+      );
+    }
+    d.validate(spec);
+    return d;
+  }
+
+  #names(): string {
+    return [...this.#all.values()]
+      .filter((d) => !d.capability.predefined)
+      .map((d) => d.name)
+      .join(', ');
+  }
+}
