@@ -1,6 +1,7 @@
 import { lower } from './dns-name.js';
 import type { Rr } from './rr.js';
 import type { TableReader } from './table/types.js';
+import type { UpstreamSockets } from './upstream/exchange.js';
 import type { UpstreamMessage } from './upstream/raw-message.js';
 import type { Upstream } from './upstream/upstream-address.js';
 
@@ -17,6 +18,14 @@ export interface SandboxContext {
   readonly forward: boolean;
   /** The ndots its resolv.conf sets explicitly; undefined when it sets none (handlers/ndots.ts). */
   readonly ndots: number | undefined;
+  /** Its own way to its upstreams; undefined: the server's sockets. */
+  readonly sockets: UpstreamSockets | undefined;
+  /**
+   * '' when it forwards through the server's sockets, else a name for its own path, unique to
+   * this sandbox while the server runs: what reached the upstreams that way is cached and judged
+   * apart from what reached them from anywhere else.
+   */
+  readonly route: string;
   /** Forwarded queries of this sandbox awaiting an upstream. */
   inflight: number;
 }

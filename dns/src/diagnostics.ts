@@ -7,7 +7,10 @@ import diagnostics_channel from 'node:diagnostics_channel';
 export const queryChannel = diagnostics_channel.channel('cnmd:dns:query');
 /** Every upstream attempt: { sandbox, upstream, name, type, transport, outcome, rcode?, durationMs, error? }. */
 export const forwardChannel = diagnostics_channel.channel('cnmd:dns:forward');
-/** An upstream marked down or back up: { upstream, state: 'down' | 'up', until? }. */
+/**
+ * An upstream marked down or back up: { upstream, state: 'down' | 'up', until?, sandbox? };
+ * `sandbox` when it was reached through that sandbox's own sockets, whose health is its own.
+ */
 export const upstreamChannel = diagnostics_channel.channel('cnmd:dns:upstream');
 /** A packet dropped or refused as malformed, or an internal error: { sandbox, reason, rcode?, error? }. */
 export const errorChannel = diagnostics_channel.channel('cnmd:dns:error');

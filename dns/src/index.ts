@@ -9,4 +9,5 @@ export type { EndpointSpec, ServicePort, ServiceSpec, TaskSpec } from './table/t
 export type { PacketHandler, Peer, UdpTransport } from './transport.js';
 export { BatchTransportError, type BatchTransportErrorCode, BatchUdpTransport } from './transports/batch.js';
 export { type DgramPeer, DgramTransport } from './transports/dgram.js';
+export type { UpstreamSockets } from './upstream/exchange.js';
 export { parseResolvConf, type ResolvConf, readResolvConf, upstreamsFromResolvConf } from './upstream/resolv-conf.js';

@@ -3,6 +3,7 @@ import type { SandboxContext } from './chain.js';
 import { DnsError } from './errors.js';
 import type { TcpListener } from './tcp.js';
 import type { UdpTransport } from './transport.js';
+import type { UpstreamSockets } from './upstream/exchange.js';
 import { parseUpstream, type Upstream } from './upstream/upstream-address.js';
 import type { View } from './view.js';
 
@@ -24,6 +25,14 @@ export interface SandboxConfig {
    * NOERROR with no answer, never forwarded (handlers/ndots.ts).
    */
   ndots?: number;
+  /**
+   * How its forwarded queries reach its upstreams: socket openers that the sidecar serves from
+   * inside the sandbox's namespace, so that the upstreams see the container (Docker dials a
+   * container's own `--dns` servers from its namespace). Default: the server's own sockets, in
+   * the server's namespace. What it forwards this way is cached, and its upstreams' health kept,
+   * apart from other sandboxes'.
+   */
+  sockets?: UpstreamSockets;
 }
 
 /** What the sidecar hands the server for one sandbox. */
@@ -38,17 +47,21 @@ export interface SandboxSpec extends SandboxConfig {
 
 export class Sandbox implements SandboxContext {
   readonly id: string;
+  /** Unique among the sandboxes of a server's life, even when an id comes back. */
+  readonly token: string;
   view: View;
   forward = true;
   ndots: number | undefined;
+  sockets: UpstreamSockets | undefined;
   inflight = 0;
   udp: UdpTransport | undefined;
   tcp: TcpListener | undefined;
   own: Upstream[] | undefined;
   readonly #defaults: () => readonly Upstream[];
 
-  constructor(id: string, view: View, defaults: () => readonly Upstream[]) {
+  constructor(id: string, token: string, view: View, defaults: () => readonly Upstream[]) {
     this.id = id;
+    this.token = token;
     this.view = view;
     this.#defaults = defaults;
   }
@@ -59,6 +72,10 @@ export class Sandbox implements SandboxContext {
 
   get upstreams(): readonly Upstream[] {
     return this.own ?? this.#defaults();
+  }
+
+  get route(): string {
+    return this.sockets ? this.token : '';
   }
 }
 
@@ -72,16 +89,20 @@ function invalid(message: string): never {
  */
 export function checkConfig(config: SandboxConfig): (sb: Sandbox) => void {
   if (typeof config !== 'object' || config === null) invalid('a sandbox config must be an object');
-  const { upstreams, forward, ndots } = config;
+  const { upstreams, forward, ndots, sockets } = config;
   if (upstreams !== undefined && !Array.isArray(upstreams)) invalid('upstreams must be a list of addresses');
   const own = upstreams?.map(parseUpstream);
   if (forward !== undefined && typeof forward !== 'boolean') invalid('forward must be a boolean');
   if (ndots !== undefined && !(Number.isSafeInteger(ndots) && ndots >= 0)) {
     invalid(`ndots must be an integer of 0 or more, got ${String(ndots)}`);
   }
+  if (sockets !== undefined && !(typeof sockets?.udp === 'function' && typeof sockets.tcp === 'function')) {
+    invalid('sockets must have udp(family) and tcp(family) socket openers');
+  }
   return (sb) => {
     if ('upstreams' in config) sb.own = own;
     if ('forward' in config) sb.forward = forward ?? true;
     if ('ndots' in config) sb.ndots = ndots;
+    if ('sockets' in config) sb.sockets = sockets;
   };
 }

@@ -40,7 +40,10 @@ export class DnsServer {
   readonly #local: Handler;
   readonly #upstream: Handler;
   readonly #unsubscribe: () => void;
+  readonly #forwarder: Forwarder;
   #defaults: Upstream[] = [];
+  /** Counts sandboxes added, for their tokens. */
+  #added = 0;
   #started = false;
   #closed = false;
 
@@ -48,15 +51,16 @@ export class DnsServer {
     this.#o = checkOptions({ ...defaultOptions(), ...options });
     this.table = this.#o.table ?? new NameTable();
     if (this.#o.upstreams) this.#defaults = this.#o.upstreams.map(parseUpstream);
+    this.#forwarder = new Forwarder({
+      exchange: this.#o.exchange ?? socketExchange,
+      timeout: this.#o.upstreamTimeout,
+      failuresToSkip: 3,
+      skipFor: 30_000,
+    });
     const ctx: ServerContext = {
       ttl: this.#o.ttl,
       cache: this.#o.cacheSize > 0 ? new AnswerCache(this.#o.cacheSize, this.#o.cacheMaxTtl) : undefined,
-      forwarder: new Forwarder({
-        exchange: this.#o.exchange ?? socketExchange,
-        timeout: this.#o.upstreamTimeout,
-        failuresToSkip: 3,
-        skipFor: 30_000,
-      }),
+      forwarder: this.#forwarder,
       maxInflight: this.#o.maxInflight,
     };
     const plugins = CHAIN.map((f) => f(ctx));
@@ -81,7 +85,7 @@ export class DnsServer {
     if (this.#closed) throw new DnsError('DNS_CLOSED', 'the server is closed');
     if (this.#sandboxes.has(id)) throw new DnsError('DNS_SANDBOX_EXISTS', `sandbox ${id} is already served`);
     const configure = checkConfig(spec);
-    const sb = new Sandbox(id, this.#view(spec.networks), () => this.#defaults);
+    const sb = new Sandbox(id, `${id}#${++this.#added}`, this.#view(spec.networks), () => this.#defaults);
     configure(sb);
     this.#sandboxes.set(id, sb);
     this.#specs.set(sb, spec);
@@ -95,6 +99,7 @@ export class DnsServer {
     this.#sandboxes.delete(id);
     this.#specs.delete(sb);
     this.#release(sb.view);
+    this.#forwarder.forget(sb.token);
     await Promise.all([sb.udp?.close(), sb.tcp?.close()]);
     return true;
   }

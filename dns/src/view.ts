@@ -33,7 +33,16 @@ export class View {
     this.networks = networks;
     this.#table = table;
     this.#local = local;
-    this.#sandbox = { id: '', networks, upstreams: [], forward: false, ndots: undefined, inflight: 0 };
+    this.#sandbox = {
+      id: '',
+      networks,
+      upstreams: [],
+      forward: false,
+      ndots: undefined,
+      sockets: undefined,
+      route: '',
+      inflight: 0,
+    };
   }
 
   /** The fast path: a prepared answer or undefined. */

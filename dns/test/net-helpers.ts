@@ -5,7 +5,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { DgramTransport, type DnsServer, type SandboxSpec } from '../src/index.js';
+import { DgramTransport, type DnsServer, type SandboxSpec, type UpstreamSockets } from '../src/index.js';
 import { decode, encode, type Message } from '../src/internal.js';
 
 // Real sockets on 127.0.0.1 only. Every helper registers how to undo what it made with a
@@ -108,21 +108,30 @@ async function bindPair(): Promise<{ udp: dgram.Socket; tcp: net.Server; port: n
   }
 }
 
+/** Where a query to a test upstream came from. */
+export interface Source {
+  transport: 'udp' | 'tcp';
+  address: string;
+  port: number;
+}
+
 /** A test upstream on loopback: `answer` decides each reply (undefined: stay silent). */
 export async function testUpstream(
   cleanup: Cleanup,
-  answer: (q: Message, tcp: boolean) => Message | undefined,
-): Promise<{ address: string; queries: Message[] }> {
+  answer: (q: Message, tcp: boolean, from: Source) => Message | undefined,
+): Promise<{ address: string; queries: Message[]; sources: Source[] }> {
   const { udp, tcp, port } = await bindPair();
   const queries: Message[] = [];
-  const reply = (buf: Buffer, isTcp: boolean): Buffer | undefined => {
+  const sources: Source[] = [];
+  const reply = (buf: Buffer, isTcp: boolean, from: Source): Buffer | undefined => {
     const q = decode(buf);
     queries.push(q);
-    const r = answer(q, isTcp);
+    sources.push(from);
+    const r = answer(q, isTcp, from);
     return r && encode({ ...r, id: q.id, type: 'response', questions: q.questions });
   };
   udp.on('message', (msg, rinfo) => {
-    const r = reply(msg, false);
+    const r = reply(msg, false, { transport: 'udp', address: rinfo.address, port: rinfo.port });
     if (r) udp.send(r, rinfo.port, rinfo.address);
   });
   const conns = new Set<net.Socket>();
@@ -134,7 +143,8 @@ export async function testUpstream(
     s.on('data', (d) => {
       buf = Buffer.concat([buf, d]);
       while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
-        const r = reply(buf.subarray(2, 2 + buf.readUInt16BE(0)), true);
+        const from: Source = { transport: 'tcp', address: s.remoteAddress!, port: s.remotePort! };
+        const r = reply(buf.subarray(2, 2 + buf.readUInt16BE(0)), true, from);
         buf = buf.subarray(2 + buf.readUInt16BE(0));
         if (r) s.write(Buffer.concat([Buffer.from([r.length >> 8, r.length & 255]), r]));
       }
@@ -145,7 +155,41 @@ export async function testUpstream(
     await new Promise<void>((r) => tcp.close(() => r()));
     await new Promise<void>((r) => udp.close(() => r()));
   });
-  return { address: `127.0.0.1:${port}`, queries };
+  return { address: `127.0.0.1:${port}`, queries, sources };
+}
+
+/**
+ * Socket openers as the sidecar serves a sandbox's, with a loopback address standing in for the
+ * sandbox's namespace: UDP sockets bound there at once (a synchronous lookup, as the sidecar
+ * binds inside a namespace), and TCP sockets that the exchange connects from there (a socket made
+ * in a namespace has its source with it; this stand-in takes it as a localAddress at connect).
+ * Records each call, and the local port of each TCP socket once it connects.
+ */
+export function loopbackSockets(address: string): UpstreamSockets & { calls: string[]; tcpPorts: number[] } {
+  const calls: string[] = [];
+  const tcpPorts: number[] = [];
+  return {
+    calls,
+    tcpPorts,
+    udp(family) {
+      calls.push(`udp${family}`);
+      const s = dgram.createSocket({
+        type: family === 6 ? 'udp6' : 'udp4',
+        lookup: ((host: string, _family: number, cb: (e: null, a: string, f: number) => void) =>
+          cb(null, host, family)) as never,
+      });
+      s.bind(0, address);
+      return s;
+    },
+    tcp(family) {
+      calls.push(`tcp${family}`);
+      const s = new net.Socket();
+      const connect = s.connect.bind(s) as (o: net.TcpSocketConnectOpts) => net.Socket;
+      Object.assign(s, { connect: (o: net.TcpSocketConnectOpts) => connect({ ...o, localAddress: address }) });
+      s.once('connect', () => tcpPorts.push(s.localPort!));
+      return s;
+    },
+  };
 }
 
 /** dnsmasq from Debian on loopback, answering from a hosts file the test writes; nothing upstream. */

@@ -3,8 +3,9 @@ import type { ServerContext } from './context.js';
 
 /**
  * Forwarded answers, positive and negative (RFC 2308), kept for their TTL. The key holds the
- * sandbox's upstreams, since two sandboxes may forward to servers that disagree; a sandbox that
- * does not forward is never answered from here.
+ * sandbox's upstreams, since two sandboxes may forward to servers that disagree, and the route
+ * when it forwards through its own sockets, since an upstream may answer one namespace what it
+ * refuses another (ACLs, views); a sandbox that does not forward is never answered from here.
  */
 export const cache: PluginFactory<ServerContext> = (ctx) => (next) => {
   const store = ctx.cache;
@@ -26,5 +27,5 @@ export const cache: PluginFactory<ServerContext> = (ctx) => (next) => {
 function cacheKey(req: Request): string {
   const ups = req.sandbox.upstreams.map((u) => u.key).join(',');
   // DO and CD change what an upstream returns (RFC 4035 3.2): they are part of the question.
-  return `${ups}|${req.key}|${req.type}|${req.class}|${req.flags & 0x0010}|${req.edns?.dnssecOk ? 1 : 0}`;
+  return `${req.sandbox.route}|${ups}|${req.key}|${req.type}|${req.class}|${req.flags & 0x0010}|${req.edns?.dnssecOk ? 1 : 0}`;
 }

@@ -20,6 +20,7 @@ export const forward: PluginFactory<ServerContext> = (ctx) => (next) => async (r
       edns: req.edns,
       tcp: req.tcp,
       sandbox: sb.id,
+      via: sb.sockets && { route: sb.route, sockets: sb.sockets },
     });
     if (message) return { source: 'upstream', rcode: message.rcode, message };
   } finally {

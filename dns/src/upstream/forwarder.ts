@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { forwardChannel, upstreamChannel } from '../diagnostics.js';
 import { isDnsError } from '../errors.js';
-import { type Exchange, questionEnd } from './exchange.js';
+import { type Exchange, questionEnd, type UpstreamSockets } from './exchange.js';
 import { parseUpstream, type UpstreamMessage } from './raw-message.js';
 import type { Upstream } from './upstream-address.js';
 
@@ -23,6 +23,12 @@ export interface ForwardQuery {
   edns: { udpSize: number; dnssecOk: boolean } | undefined;
   tcp: boolean;
   sandbox: string;
+  /**
+   * A sandbox's own way to its upstreams; undefined: the server's sockets. `route` names the
+   * path for the upstreams' health, which is the path's own: an upstream may answer from one
+   * namespace and not from another.
+   */
+  via?: { route: string; sockets: UpstreamSockets };
 }
 
 interface Health {
@@ -37,7 +43,8 @@ interface Health {
  */
 export class Forwarder {
   readonly #o: ForwarderOptions;
-  readonly #health = new Map<string, Health>();
+  /** Route ('' for the server's own sockets) → upstream key → health. */
+  readonly #health = new Map<string, Map<string, Health>>();
   readonly #now: () => number;
 
   constructor(options: ForwarderOptions) {
@@ -54,17 +61,19 @@ export class Forwarder {
     const query = buildQuery(q);
     const qEnd = questionEnd(query);
     const now = this.#now();
-    const healthy = upstreams.filter((u) => (this.#health.get(u.key)?.until ?? 0) <= now);
+    const route = q.via?.route ?? '';
+    const health = this.#health.get(route);
+    const healthy = health ? upstreams.filter((u) => (health.get(u.key)?.until ?? 0) <= now) : upstreams;
     for (const u of healthy.length > 0 ? healthy : upstreams) {
       try {
         let reply = await this.#attempt(u, query, q, q.tcp);
         if (!q.tcp && reply[2]! & 0x02) reply = await this.#attempt(u, query, q, true);
-        this.#ok(u);
+        this.#ok(q, u);
         const rcode = reply[3]! & 0x0f;
         if (rcode === 2 || rcode === 5) continue;
         return parseUpstream(reply, qEnd);
       } catch (err) {
-        if (isDnsError(err, 'DNS_UPSTREAM_TIMEOUT') || isDnsError(err, 'DNS_UPSTREAM_ERROR')) this.#fail(u);
+        if (isDnsError(err, 'DNS_UPSTREAM_TIMEOUT') || isDnsError(err, 'DNS_UPSTREAM_ERROR')) this.#fail(q, u);
       }
     }
     return undefined;
@@ -84,7 +93,7 @@ export class Forwarder {
       });
     };
     try {
-      const reply = await this.#o.exchange(u, query, tcp, this.#o.timeout);
+      const reply = await this.#o.exchange(u, query, tcp, this.#o.timeout, q.via?.sockets);
       publish('answer', { rcode: reply[3]! & 0x0f });
       return reply;
     } catch (error) {
@@ -93,23 +102,39 @@ export class Forwarder {
     }
   }
 
-  #ok(u: Upstream): void {
-    const h = this.#health.get(u.key);
-    if (!h) return;
-    this.#health.delete(u.key);
-    if (h.until > 0 && upstreamChannel.hasSubscribers) upstreamChannel.publish({ upstream: u.key, state: 'up' });
+  /** Forgets the health of a route (a removed sandbox's). */
+  forget(route: string): void {
+    this.#health.delete(route);
   }
 
-  #fail(u: Upstream): void {
-    const h = this.#health.get(u.key) ?? { failures: 0, until: 0 };
+  #ok(q: ForwardQuery, u: Upstream): void {
+    const route = q.via?.route ?? '';
+    const health = this.#health.get(route);
+    const h = health?.get(u.key);
+    if (!h) return;
+    health!.delete(u.key);
+    if (health!.size === 0) this.#health.delete(route);
+    if (h.until > 0 && upstreamChannel.hasSubscribers) upstreamChannel.publish(event(q, u, 'up'));
+  }
+
+  #fail(q: ForwardQuery, u: Upstream): void {
+    const route = q.via?.route ?? '';
+    let health = this.#health.get(route);
+    if (!health) this.#health.set(route, (health = new Map()));
+    const h = health.get(u.key) ?? { failures: 0, until: 0 };
     h.failures++;
     if (h.failures >= this.#o.failuresToSkip) {
       h.until = this.#now() + this.#o.skipFor;
       h.failures = 0;
-      if (upstreamChannel.hasSubscribers) upstreamChannel.publish({ upstream: u.key, state: 'down', until: h.until });
+      if (upstreamChannel.hasSubscribers) upstreamChannel.publish({ ...event(q, u, 'down'), until: h.until });
     }
-    this.#health.set(u.key, h);
+    health.set(u.key, h);
   }
+}
+
+/** A cnmd:dns:upstream event; an upstream reached through a sandbox's own sockets names the sandbox. */
+function event(q: ForwardQuery, u: Upstream, state: 'up' | 'down'): object {
+  return q.via ? { upstream: u.key, state, sandbox: q.sandbox } : { upstream: u.key, state };
 }
 
 /**
