@@ -13,6 +13,7 @@ RUN apt-missing python3 make g++
 WORKDIR /src
 # Manifests and addon sources first: npm ci (which compiles the addons) reruns only when they change.
 COPY package.json package-lock.json ./
+COPY netutil/package.json netutil/
 COPY ipam/package.json ipam/
 COPY lb/package.json lb/
 COPY e2e/package.json e2e/
@@ -26,7 +27,7 @@ RUN npm_config_nodedir="$(node -p "require('node:path').resolve(process.execPath
 COPY . .
 RUN npm run build && npm prune --omit=dev --ignore-scripts --no-audit --no-fund \
     && mkdir -p /app && cp -a package.json node_modules /app/ && rm -f /app/node_modules/@cnmd/e2e \
-    && for p in ipam dns lb sidecar; do mkdir -p /app/$p/dist && cp -a $p/package.json /app/$p/ && cp -a $p/dist/src /app/$p/dist/; done \
+    && for p in netutil ipam dns lb sidecar; do mkdir -p /app/$p/dist && cp -a $p/package.json /app/$p/ && cp -a $p/dist/src /app/$p/dist/; done \
     && cp -a sidecar/bin /app/sidecar/ \
     && for p in dns sidecar; do mkdir -p /app/$p/native/build/Release && cp $p/native/build/Release/*.node /app/$p/native/build/Release/; done
 

@@ -5,13 +5,13 @@ import { defineConfig } from 'vitest/config';
 // processes that a test spawns use the built dist/ (the privileged and docker projects build it
 // first: e2e/src/privileged-setup.ts).
 const alias = Object.fromEntries(
-  ['ipam', 'dns', 'lb', 'sidecar'].flatMap((p) => [
+  ['netutil', 'ipam', 'dns', 'lb', 'sidecar'].flatMap((p) => [
     [`@cnmd/${p}/internal`, fileURLToPath(new URL(`./${p}/src/internal.ts`, import.meta.url))],
     [`@cnmd/${p}`, fileURLToPath(new URL(`./${p}/src/index.ts`, import.meta.url))],
   ]),
 );
 
-const pkgs = '{ipam,dns,lb,sidecar,e2e}';
+const pkgs = '{netutil,ipam,dns,lb,sidecar,e2e}';
 
 // .ci/run sets CNMD_REPORT_DIR to add up its runs (the host's, the VM's, the docker project's)
 // in one closing line; CNMD_REPORT_NAME names a run's report.

@@ -1,6 +1,7 @@
 // The package boundaries of DESIGN.md, enforced by the linter: dns, ipam and lb import none of
-// each other, nothing imports sidecar or e2e, and no sidecar driver imports another. Each case
-// lints a probe file in the package (or folder).
+// each other, nothing imports sidecar or e2e, netutil imports no @cnmd package (ipam, lb and
+// sidecar may import it), and no sidecar driver imports another. Each case lints a probe file
+// in the package (or folder).
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { rm, writeFile } from 'node:fs/promises';
@@ -37,6 +38,8 @@ describe('package import rules', () => {
     ['ipam', '../../sidecar/src/index.js'],
     ['sidecar', '@cnmd/e2e'],
     ['e2e', '../../ipam/src/index.js'],
+    ['netutil', '@cnmd/ipam'],
+    ['netutil', '../../lb/src/index.js'],
     ['sidecar/src/drivers/bridge', '../macvlan/driver.js'],
     ['sidecar/src/drivers/macvlan', '../../drivers/bridge/driver.js'],
     ['sidecar/src/drivers/null', '../index.js'],
@@ -52,6 +55,9 @@ describe('package import rules', () => {
     ['sidecar', '@cnmd/dns'],
     ['e2e', '@cnmd/lb'],
     ['dns', 'dns-packet'],
+    ['lb', '@cnmd/netutil'],
+    ['ipam', '@cnmd/netutil'],
+    ['sidecar', '@cnmd/netutil'],
     ['sidecar/src/drivers/bridge', '../../network/driver.js'],
     ['sidecar/src/drivers/macvlan', '../../kernel/types.js'],
   ])('%s may import %s', async (pkg, spec) => {

@@ -1,0 +1,41 @@
+// The small pieces that ipam, lb and the sidecar share: IP addresses and prefixes (text, bigint
+// values, network-order bytes), MAC text and bytes, netlink attributes. Pure, no I/O, and no
+// @cnmd package: any package may use it without depending on another.
+export {
+  type Addr,
+  addrBytes,
+  addrFromBytes,
+  type Cidr,
+  cidrLast,
+  cidrSize,
+  contains,
+  type Family,
+  familyBits,
+  formatAddr,
+  formatCidr,
+  formatIp4,
+  formatMac,
+  isNetwork,
+  macBytes,
+  overlaps,
+  parseAddr,
+  parseCidr,
+  parseIp4,
+  prefixMask,
+  writeAddr,
+} from './ip.js';
+export {
+  AttrWriter,
+  align4,
+  attr,
+  nested,
+  parseAttrs,
+  readStr,
+  readU16,
+  readU32,
+  str,
+  u8,
+  u16,
+  u16be,
+  u32,
+} from './netlink-attrs.js';
