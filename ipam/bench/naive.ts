@@ -1,8 +1,9 @@
 // The allocator a first attempt would write: a Set of address strings and a scan for the next
 // free one, recording each change in the same kind of store as Ipam. Measured beside Ipam in
 // the same run so the figures have a peer.
+
+import { formatIp4, parseIp4 } from '@cnmd/netutil';
 import { MemoryStore } from '../src/index.js';
-import { formatIp4, parseIp4 } from '../src/internal.js';
 
 export class NaivePool {
   #held = new Set<string>();

@@ -1,7 +1,8 @@
+import { type Cidr, cidrLast, type Family, familyBits, formatCidr, overlaps } from '@cnmd/netutil';
 import { BitmapAllocator } from './allocators/bitmap-allocator.js';
 import { type AddressEvent, addressChannel, type PoolEvent, poolChannel } from './diagnostics.js';
 import { IpamError } from './errors.js';
-import { type Cidr, cidrLast, cidrOverlaps, type Family, familyBits, formatCidr, parseCidr } from './ip.js';
+import { parseCidr } from './ip.js';
 import { type MacStrategy, parseMac } from './mac.js';
 import { checkRange, defaultOptions, type IpamOptions, type ParsedSpec, parseSpecs } from './options.js';
 import { type AddressSpace, Pool, type PoolConfig } from './pool.js';
@@ -332,7 +333,7 @@ export class Ipam {
   }
 
   #overlapping(space: AddressSpace, subnet: Cidr): Pool | undefined {
-    for (const p of this.#pools.values()) if (p.config.space === space && cidrOverlaps(p.cidr, subnet)) return p;
+    for (const p of this.#pools.values()) if (p.config.space === space && overlaps(p.cidr, subnet)) return p;
     return undefined;
   }
 
@@ -344,15 +345,15 @@ export class Ipam {
       if (spec.base.family !== family) continue;
       const block = 1n << BigInt(familyBits(family) - spec.size);
       const end = cidrLast(spec.base);
-      let candidate: Cidr = { family, base: spec.base.base, prefix: spec.size };
+      let candidate: Cidr = { family, value: spec.base.value, prefix: spec.size };
       for (;;) {
-        const hit = taken.find((t) => cidrOverlaps(t, candidate));
+        const hit = taken.find((t) => overlaps(t, candidate));
         if (!hit) return candidate;
         // Jump past what it overlaps, to the next aligned block.
         const after = cidrLast(hit) + 1n;
         const base = ((after + block - 1n) / block) * block;
         if (base > end) break;
-        candidate = { family, base, prefix: spec.size };
+        candidate = { family, value: base, prefix: spec.size };
       }
     }
     throw new IpamError('IPAM_NO_AVAILABLE_POOL', `no free IPv${family} subnet left in the ${space} default pools`);

@@ -1,5 +1,6 @@
+import { type Cidr, familyBits } from '@cnmd/netutil';
 import { IpamError } from './errors.js';
-import { type Cidr, familyBits, parseCidr } from './ip.js';
+import { parseCidr } from './ip.js';
 import type { Store } from './stores/types.js';
 
 /** One entry of Docker's `default-address-pools`: `base` split into subnets of length `size`. */

@@ -1,20 +1,19 @@
+import {
+  type Cidr,
+  cidrLast,
+  cidrSize,
+  contains,
+  type Family,
+  formatAddr,
+  formatCidr,
+  formatIp4,
+  parseIp4,
+} from '@cnmd/netutil';
 import { BitmapAllocator } from './allocators/bitmap-allocator.js';
 import { SparseAllocator } from './allocators/sparse-allocator.js';
 import type { SlotAllocator } from './allocators/types.js';
 import { IpamError } from './errors.js';
-import {
-  type Cidr,
-  cidrContains,
-  cidrLast,
-  cidrSize,
-  type Family,
-  formatCidr,
-  formatIp,
-  formatIp4,
-  parseCidr,
-  parseIp4,
-  requireIp,
-} from './ip.js';
+import { parseCidr, requireIp } from './ip.js';
 import { formatMac, ipDerivedMac, type MacStrategy, parseMac, randomMac } from './mac.js';
 
 export type AddressSpace = 'local' | 'global';
@@ -77,7 +76,7 @@ export class Pool {
       this.#slots = bitmap as SlotAllocator<Slot>;
       this.#toSlot = Number;
       if (cidr.family === 4) {
-        const base = Number(cidr.base);
+        const base = Number(cidr.value);
         this.#base4 = base;
         // Addresses are made on every allocation: the text of each /24 is made once, so an
         // address is one concatenation.
@@ -89,12 +88,12 @@ export class Pool {
           return (blocks[b] ??= formatIp4((n & ~255) >>> 0).slice(0, -1)) + OCTETS[n & 255];
         };
       } else {
-        this.#format = (slot) => formatIp(6, cidr.base + BigInt(slot));
+        this.#format = (slot) => formatAddr({ family: 6, value: cidr.value + BigInt(slot) });
       }
     } else {
       this.#slots = new SparseAllocator(size) as SlotAllocator<Slot>;
       this.#toSlot = (offset) => offset;
-      this.#format = (slot) => formatIp(cidr.family, cidr.base + (slot as bigint));
+      this.#format = (slot) => formatAddr({ family: cidr.family, value: cidr.value + (slot as bigint) });
     }
 
     // The network address (RFC 4291 2.6.1: the subnet-router anycast address in IPv6) and the
@@ -104,12 +103,12 @@ export class Pool {
 
     if (config.ipRange !== undefined) {
       const range = parseCidr(config.ipRange);
-      if (range.family !== cidr.family || range.base < cidr.base || cidrLast(range) > cidrLast(cidr)) {
+      if (range.family !== cidr.family || range.value < cidr.value || cidrLast(range) > cidrLast(cidr)) {
         throw new IpamError('IPAM_INVALID_RANGE', `ip-range ${config.ipRange} is not inside subnet ${config.subnet}`);
       }
       this.range = range;
-      this.#lo = this.#toSlot(range.base - cidr.base);
-      this.#hi = this.#toSlot(cidrLast(range) - cidr.base);
+      this.#lo = this.#toSlot(range.value - cidr.value);
+      this.#hi = this.#toSlot(cidrLast(range) - cidr.value);
     } else {
       this.range = undefined;
       this.#lo = this.#toSlot(0n);
@@ -136,7 +135,7 @@ export class Pool {
     const cidr = parseCidr(subnet);
     const size = cidrSize(cidr);
     if (cidr.family === 4 ? cidr.prefix > 30 : size < 4n) return false;
-    return formatIp(cidr.family, cidr.base + 1n);
+    return formatAddr({ family: cidr.family, value: cidr.value + 1n });
   }
 
   /** Takes the next free slot of the dynamic range; undefined when it is exhausted. */
@@ -249,10 +248,10 @@ export class Pool {
 
   #offsetOf(address: string, what: string): bigint {
     const ip = requireIp(address, what);
-    if (!cidrContains(this.cidr, ip.family, ip.value)) {
+    if (!contains(this.cidr, ip)) {
       throw new IpamError('IPAM_ADDRESS_OUT_OF_RANGE', `${what} ${address} is not in subnet ${this.subnet}`);
     }
-    return ip.value - this.cidr.base;
+    return ip.value - this.cidr.value;
   }
 
   #reserve(offset: bigint, what?: string): void {

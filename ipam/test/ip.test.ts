@@ -1,5 +1,6 @@
+import { formatAddr, formatIp4, parseAddr, parseIp4 } from '@cnmd/netutil';
 import { describe, expect, it } from 'vitest';
-import { formatIp, formatIp4, parseCidr, parseIp, parseIp4 } from '../src/internal.js';
+import { parseCidr } from '../src/internal.js';
 import { codeOf } from './helpers.js';
 
 describe('parseIp4', () => {
@@ -33,13 +34,13 @@ describe('IPv6 round trip (RFC 5952 text)', () => {
     ['::ffff:10.1.2.3', '::ffff:a01:203'],
     ['1:2:3:4:5:6:7:8', '1:2:3:4:5:6:7:8'],
   ])('%s → %s', (s, out) => {
-    const ip = parseIp(s);
+    const ip = parseAddr(s);
     expect(ip?.family).toBe(6);
-    expect(formatIp(6, ip!.value)).toBe(out);
+    expect(formatAddr(ip!)).toBe(out);
   });
 
   it.each(['fe80::1%eth0', '1:2:3:4:5:6:7:8:9', 'gg::1', ':::'])('rejects %s', (s) => {
-    expect(parseIp(s)).toBeUndefined();
+    expect(parseAddr(s)).toBeUndefined();
   });
 });
 
