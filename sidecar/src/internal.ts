@@ -12,8 +12,7 @@ export {
 export { FirewallState } from './firewall/state.js';
 export type { Firewall, FwHostPort, FwNetwork, FwPort, FwProto } from './firewall/types.js';
 export { writeIpv4Conf } from './kernel/checks.js';
-export * from './kernel/rtnl/attrs.js';
-export { formatIp, formatMac, ipBytes, macBytes, parsePrefix } from './kernel/rtnl/inet.js';
+export { ipBytes, macBytes, parsePrefix } from './kernel/rtnl/inet.js';
 export * as rtnl from './kernel/rtnl/messages.js';
 export { RtnlSocket } from './kernel/rtnl/socket.js';
 export { type NativeNetns, native } from './sandbox/native.js';

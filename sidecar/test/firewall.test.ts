@@ -1,10 +1,10 @@
 // The firewall's checks and transactions without a kernel: the nftables firewall with a
 // recording `exec`, and the memory firewall, refuse the same things with the same codes.
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { formatAddr, parseAddr } from '@cnmd/netutil';
 import { describe, expect, it } from 'vitest';
 import { type FirewallErrorCode, isFirewallError } from '../src/firewall/errors.js';
 import type { Exec } from '../src/firewall/exec.js';
-import { formatAddr, parseAddr } from '../src/firewall/ip.js';
 import { MemoryFirewall } from '../src/firewall/memory.js';
 import { NftablesFirewall } from '../src/firewall/nftables.js';
 import type { Firewall, FwNetwork, FwPort } from '../src/firewall/types.js';

@@ -1,20 +1,10 @@
 // The pure half of the kernel layer: netlink attributes, the rtnetlink headers, and the IP and
 // MAC text the kernel layer takes and gives back.
+import { addrFromBytes, attr, formatAddr, formatMac, nested, parseAttrs, str, u16be, u32 } from '@cnmd/netutil';
 import { describe, expect, it } from 'vitest';
-import {
-  attr,
-  formatIp,
-  formatMac,
-  ipBytes,
-  macBytes,
-  nested,
-  parseAttrs,
-  parsePrefix,
-  rtnl,
-  str,
-  u16be,
-  u32,
-} from '../src/internal.js';
+import { ipBytes, macBytes, parsePrefix, rtnl } from '../src/internal.js';
+
+const formatIp = (b: Buffer): string => formatAddr(addrFromBytes(b));
 
 describe('netlink attributes', () => {
   it('pads each attribute to 4 bytes and counts only the header and payload in nla_len', () => {

@@ -24,7 +24,7 @@
 //   table bridge cnmd               icc=false between ports of one bridge
 //     set noicc (meta ibrname) or noicc4/noicc6 (subnet . subnet), see bridgeRules
 
-import { formatCidr } from './ip.js';
+import { formatCidr } from '@cnmd/netutil';
 import type { NetEntry, PortEntry } from './state.js';
 
 export const TABLE = 'cnmd';

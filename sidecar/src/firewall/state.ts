@@ -1,7 +1,6 @@
 // What the firewall has in force, validated and in canonical form; shared by the nftables and
 // memory firewalls so that both refuse the same things with the same codes. Nothing here
 // touches the kernel: a plan is checked first, then committed once the kernel took it.
-import { FirewallError, invalid } from './errors.js';
 import {
   type Addr,
   type Cidr,
@@ -9,15 +8,26 @@ import {
   type Family,
   formatAddr,
   formatCidr,
-  isUnspecified,
+  isNetwork,
   overlaps,
   parseAddr,
   parseCidr,
-} from './ip.js';
+} from '@cnmd/netutil';
+import { FirewallError, invalid } from './errors.js';
 import type { FwHostPort, FwNetwork, FwPort } from './types.js';
 
 /** Linux IFNAMSIZ is 16 with the NUL; the characters keep the name safe inside nft's quotes. */
 const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
+
+/** "10.1.0.0/24" or "fd00::/64"; the address must be the network address (nft would silently
+ * widen it otherwise, and a subnet with host bits is a mistake upstream). */
+function parseNetwork(s: string): Cidr | undefined {
+  const c = parseCidr(s);
+  return c && isNetwork(c) ? c : undefined;
+}
+
+/** 0.0.0.0 or ::, which stands for all of the family's addresses. */
+const isUnspecified = (a: Addr): boolean => a.value === 0n;
 
 export interface NetEntry {
   spec: FwNetwork;
@@ -39,11 +49,11 @@ export function checkNetwork(n: FwNetwork): NetEntry {
   if (typeof n.bridge !== 'string' || !IFNAME.test(n.bridge) || n.bridge === '.' || n.bridge === '..') {
     throw invalid(`network ${n.name}: bridge ${JSON.stringify(n.bridge)} is not an interface name`);
   }
-  const v4 = parseCidr(n.subnet);
+  const v4 = parseNetwork(n.subnet);
   if (v4?.family !== 4) throw invalid(`network ${n.name}: subnet ${JSON.stringify(n.subnet)} is not an IPv4 network`);
   let v6: Cidr | undefined;
   if (n.subnet6 !== undefined) {
-    v6 = parseCidr(n.subnet6);
+    v6 = parseNetwork(n.subnet6);
     if (v6?.family !== 6) {
       throw invalid(`network ${n.name}: subnet6 ${JSON.stringify(n.subnet6)} is not an IPv6 network`);
     }

@@ -3,10 +3,10 @@
 // the README): 200 endpoints created, configured and deleted in a fifth of the wall time and
 // a tenth of the CPU of `ip` (4.4 ms to create an endpoint against 36-65 ms), and a refusal
 // comes back as an errno, not as text on stderr.
+import { attr, nested, str, u8, u16be, u32 } from '@cnmd/netutil';
 import { SidecarError, type SidecarErrorCode } from '../../errors.js';
 import { type NetnsHandle, openNetns } from '../../sandbox/netns.js';
 import { checkMtu, checkName, checkVni, writeIpv4Conf } from '../checks.js';
-import { attr, nested, str, u8, u16be, u32 } from '../rtnl/attrs.js';
 import { ipBytes, macBytes, parsePrefix } from '../rtnl/inet.js';
 import * as M from '../rtnl/messages.js';
 import { errnoName, NetlinkRefusal, RtnlSocket } from '../rtnl/socket.js';

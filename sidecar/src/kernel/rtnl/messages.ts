@@ -1,9 +1,9 @@
 // rtnetlink message bodies: the fixed headers of include/uapi/linux/rtnetlink.h (ifinfomsg,
 // ifaddrmsg, rtmsg) followed by attributes, and the parsing of what the kernel sends back.
 // Pure functions, tested byte for byte without privileges (test/rtnl-messages.test.ts).
+
+import { addrFromBytes, formatAddr, formatMac, parseAttrs, readStr, readU32 } from '@cnmd/netutil';
 import type { Address, Link, Route } from '../types.js';
-import { parseAttrs, readStr, readU32 } from './attrs.js';
-import { formatIp, formatMac } from './inet.js';
 
 // include/uapi/linux/rtnetlink.h: message types.
 export const RTM_NEWLINK = 16;
@@ -130,7 +130,7 @@ export function parseAddress(body: Buffer): Address {
   // IFA_LOCAL is the interface's own address; IFA_ADDRESS is the peer on point-to-point links
   // and the same address elsewhere. IPv6 sends only IFA_ADDRESS.
   const ip = a.get(IFA_LOCAL) ?? a.get(IFA_ADDRESS) ?? Buffer.alloc(body[0] === AF_INET ? 4 : 16);
-  return { link: body.readUInt32LE(4), cidr: `${formatIp(ip)}/${body[1]}` };
+  return { link: body.readUInt32LE(4), cidr: `${formatAddr(addrFromBytes(ip))}/${body[1]}` };
 }
 
 export function parseRoute(body: Buffer): Route & { table: number } {
@@ -138,8 +138,8 @@ export function parseRoute(body: Buffer): Route & { table: number } {
   const dst = a.get(RTA_DST);
   const gw = a.get(RTA_GATEWAY);
   return {
-    dst: dst ? `${formatIp(dst)}/${body[1]}` : 'default',
-    gateway: gw ? formatIp(gw) : undefined,
+    dst: dst ? `${formatAddr(addrFromBytes(dst))}/${body[1]}` : 'default',
+    gateway: gw ? formatAddr(addrFromBytes(gw)) : undefined,
     link: readU32(a.get(RTA_OIF)),
     table: readU32(a.get(RTA_TABLE)) ?? body[4]!,
   };
