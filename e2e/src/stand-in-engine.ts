@@ -13,6 +13,8 @@ export interface StandInContainer {
   labels: Record<string, string>;
   /** The container's network namespace (a path the daemon may open). */
   sandbox: string;
+  /** docker run --dns, --dns-search, --dns-option. */
+  dns?: { servers?: string[]; search?: string[]; options?: string[] };
 }
 
 interface Held extends StandInContainer {
@@ -99,7 +101,12 @@ export class StandInEngine {
       Name: `/${c.name}`,
       Config: { Hostname: c.id.slice(0, 12), Labels: c.labels },
       State: { Running: true, Pid: process.pid },
-      HostConfig: { NetworkMode: 'none' },
+      HostConfig: {
+        NetworkMode: 'none',
+        Dns: c.dns?.servers ?? [],
+        DnsSearch: c.dns?.search ?? [],
+        DnsOptions: c.dns?.options ?? [],
+      },
       NetworkSettings: { SandboxKey: c.sandbox },
       ResolvConfPath: c.resolvConf,
     });

@@ -133,6 +133,21 @@ static napi_value open_socket(napi_env env, napi_callback_info info, int type) {
 }
 
 static napi_value js_tcp_listen(napi_env env, napi_callback_info info) { return open_socket(env, info, SOCK_STREAM); }
+
+// tcpSocket(family): an unconnected TCP socket (4 or 6) of the calling thread's namespace, for
+// new net.Socket({ fd }) then connect(): how a sandbox's forwarded DNS leaves from inside it.
+static napi_value js_tcp_socket(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int32_t family;
+  if (arg_int(env, info, 1, argv, &family)) return NULL;
+  if (family != 4 && family != 6) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG", "expected the family, 4 or 6");
+    return NULL;
+  }
+  int fd = socket(family == 4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, errno, "socket");
+  return int_value(env, fd);
+}
 static napi_value js_udp_bind(napi_env env, napi_callback_info info) { return open_socket(env, info, SOCK_DGRAM); }
 
 napi_value cnmd_nft_run(napi_env env, napi_callback_info info); // nft.c
@@ -143,6 +158,7 @@ NAPI_MODULE_INIT() {
       {"nsType", NULL, js_ns_type, NULL, NULL, NULL, napi_default, NULL},
       {"tcpListen", NULL, js_tcp_listen, NULL, NULL, NULL, napi_default, NULL},
       {"udpBind", NULL, js_udp_bind, NULL, NULL, NULL, napi_default, NULL},
+      {"tcpSocket", NULL, js_tcp_socket, NULL, NULL, NULL, napi_default, NULL},
       {"nftRun", NULL, cnmd_nft_run, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

@@ -81,6 +81,15 @@ describe('inspect', () => {
     expect(containerOf({ ...raw, Config: { ...raw.Config, Hostname: 'db' } }, () => true).hostname).toBe('db');
   });
 
+  it('takes the container’s own DNS settings from HostConfig, when it has any', () => {
+    expect(containerOf(raw, () => true).dns).toBeUndefined();
+    const withDns = {
+      ...raw,
+      HostConfig: { ...raw.HostConfig, Dns: ['10.0.0.2'], DnsSearch: null, DnsOptions: ['ndots:2'] },
+    };
+    expect(containerOf(withDns, () => true).dns).toEqual({ servers: ['10.0.0.2'], search: [], options: ['ndots:2'] });
+  });
+
   it('a stopped container is not running; an answer without an id is refused', () => {
     expect(containerOf({ ...raw, State: { Running: false, Pid: 0 } }, () => true).running).toBe(false);
     expect(() => containerOf({ Name: '/x' })).toThrow(expect.objectContaining({ code: 'SIDECAR_DOCKER_API' }));

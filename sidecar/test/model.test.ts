@@ -59,6 +59,18 @@ describe('network specs', () => {
 });
 
 describe('attach specs', () => {
+  it('takes a sandbox’s own DNS settings, as docker run’s', () => {
+    const s = parseAttachSpec({
+      sandbox: 'sb1',
+      network: 'web',
+      dns: ['10.0.0.2', 'fd00::53', '10.0.0.2'],
+      dnsSearch: ['corp.test'],
+      dnsOptions: ['ndots:2', 'edns0'],
+    });
+    expect(s.dns).toEqual({ servers: ['10.0.0.2', 'fd00::53'], search: ['corp.test'], options: ['ndots:2', 'edns0'] });
+    expect(parseAttachSpec({ sandbox: 'sb1', network: 'web' }).dns).toBeUndefined();
+  });
+
   it('takes publish in Docker syntax and as objects', () => {
     const s = parseAttachSpec({
       sandbox: 'sb1',
@@ -94,6 +106,11 @@ describe('attach specs', () => {
     [{ sandbox: 'x', network: 'n', publish: ['70000:80'] }, /HOSTPORT:PORT/],
     [{ sandbox: 'x', network: 'n', publish: ['80:80/sctp'] }, /HOSTPORT:PORT/],
     [{ sandbox: 'x\0y', network: 'n' }, /sandbox/],
+    [{ sandbox: 'x', network: 'n', dns: ['dns.google'] }, /dns must be a list of at most 32 IP addresses/],
+    [{ sandbox: 'x', network: 'n', dns: '10.0.0.2' }, /dns must be a list/],
+    [{ sandbox: 'x', network: 'n', dnsSearch: ['bad domain'] }, /domain names/],
+    [{ sandbox: 'x', network: 'n', dnsOptions: ['ndots=2'] }, /resolv.conf options/],
+    [{ sandbox: 'x', network: 'n', dnsOptions: ['ndots:2\nnameserver 1.2.3.4'] }, /resolv.conf options/],
   ])('refuses %j', (body, why) => {
     expect(codeOf(() => parseAttachSpec(body))).toBe('API_INVALID_ARGUMENT');
     expect(() => parseAttachSpec(body)).toThrow(why);

@@ -29,6 +29,8 @@ Commands:
   attach NETNS --network NET [--name NAME] [--alias A]... [--ip IP] [--ip6 IP] [--mac MAC]
          [--ifname IF] [--publish [HOSTIP:]HOSTPORT:PORT[/PROTO]]... [--service NAME [--weight N]]
          [--default-route]            this network's gateway becomes the default route
+         [--hostname NAME] [--dns IP]... [--dns-search DOMAIN]... [--dns-option OPT]...
+                                 the sandbox's own resolver settings, as docker run's
                                  NETNS: /proc/PID/ns/net, a Docker SandboxKey, or an ip-netns name
   service create NAME --network NET [--vip IP [--vip IPV6]] [--port [NAME=]PORT[:TARGET][/PROTO]]...
          [--scheduler rr|wrr|lc|sh] [--mode vip|dnsrr] [--publish [HOSTIP:]HOSTPORT:PORT[/PROTO]]...
@@ -189,6 +191,10 @@ const COMMANDS: Record<string, Command> = {
       service: str,
       weight: str,
       'default-route': flag,
+      hostname: str,
+      dns: strs,
+      'dns-search': strs,
+      'dns-option': strs,
     },
     async run({ api, values: v, args, io }) {
       if (!v.network) throw bad('--network is required');
@@ -198,7 +204,10 @@ const COMMANDS: Record<string, Command> = {
         aliases: v.alias ?? [],
         publish: v.publish ?? [],
       };
-      for (const k of ['name', 'ip', 'ip6', 'mac', 'ifname', 'service'] as const) if (v[k]) body[k] = v[k];
+      for (const k of ['name', 'hostname', 'ip', 'ip6', 'mac', 'ifname', 'service'] as const) if (v[k]) body[k] = v[k];
+      if (v.dns) body.dns = v.dns;
+      if (v['dns-search']) body.dnsSearch = v['dns-search'];
+      if (v['dns-option']) body.dnsOptions = v['dns-option'];
       const weight = int(v, 'weight', 0, 65535);
       if (weight !== undefined) body.weight = weight;
       if (v['default-route']) body.defaultRoute = true;

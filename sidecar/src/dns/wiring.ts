@@ -2,17 +2,23 @@
 // made inside the sandbox and handed to the one DnsServer of the daemon, the name table kept
 // in step with attach and detach, and for `ip netns` sandboxes an /etc/netns/NAME/resolv.conf
 // that names 127.0.0.11, with search and options from the host's, as Docker writes.
+//
+// A sandbox's own settings (`--dns`, `--dns-search`, `--dns-option`, as docker run's) replace
+// the host's: its own upstreams are asked from inside its namespace (sockets made there, as
+// Docker does, so an upstream's ACL sees the container), its search and options go in its
+// resolv.conf, and an ndots it sets turns on Docker's rule for single-label names.
 
 import dgram from 'node:dgram';
 import { mkdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import net from 'node:net';
-import { BatchUdpTransport, DgramTransport, type DnsServer, type UdpTransport } from '@cnmd/dns';
+import { BatchUdpTransport, DgramTransport, type DnsServer, type SandboxConfig, type UdpTransport } from '@cnmd/dns';
 import { SidecarError } from '../errors.js';
 import type { DnsHooks } from '../network/hooks.js';
 import type { EndpointRecord, NetworkRecord, ServiceRecord } from '../network/records.js';
 import { native } from '../sandbox/native.js';
-import { withNetns } from '../sandbox/netns.js';
+import { type NetnsHandle, openNetns, withNetns } from '../sandbox/netns.js';
 import { NftWorker } from '../sandbox/nft-worker.js';
+import { upstreamSocketsIn } from '../sandbox/sockets.js';
 
 export const RESOLVER = '127.0.0.11';
 
@@ -27,6 +33,8 @@ export interface DnsWiringOptions {
 export class DnsWiring implements DnsHooks {
   readonly #o: Required<DnsWiringOptions>;
   readonly #nft = new NftWorker();
+  /** Sandboxes that ask their own upstreams: their namespace, held open while served. */
+  readonly #held = new Map<string, NetnsHandle>();
 
   constructor(o: DnsWiringOptions) {
     this.#o = { etcNetns: '/etc/netns', ...o };
@@ -45,16 +53,45 @@ export class DnsWiring implements DnsHooks {
     const names = networks.map((n) => n.spec.name);
     // A sandbox only on internal networks gets no forwarding (names outside the table: REFUSED).
     const forward = networks.some((n) => !n.spec.internal);
-    if (server.sandboxes().includes(ep.sandboxKey)) {
+    const served = server.sandboxes().includes(ep.sandboxKey);
+    // Settings given with this attach replace the sandbox's; a first attach without gets the host's.
+    const own = ep.dns || !served ? await this.#settings(ep) : {};
+    if (served) {
       server.setNetworks(ep.sandboxKey, names);
-      server.configureSandbox(ep.sandboxKey, { forward });
+      server.configureSandbox(ep.sandboxKey, { forward, ...own });
+      if (ep.dns && ep.netnsName) await this.#writeResolvConf(ep.netnsName, ep);
       return;
     }
-    const [{ udp, tcp }] = await Promise.all([
-      openResolverSockets(this.#nft, ep.sandbox),
-      ep.netnsName ? this.#writeResolvConf(ep.netnsName) : undefined,
-    ]);
-    server.addSandbox(ep.sandboxKey, { udp, tcp, networks: names, forward });
+    try {
+      const [{ udp, tcp }] = await Promise.all([
+        openResolverSockets(this.#nft, ep.sandbox),
+        ep.netnsName ? this.#writeResolvConf(ep.netnsName, ep) : undefined,
+      ]);
+      server.addSandbox(ep.sandboxKey, { udp, tcp, networks: names, forward, ...own });
+    } catch (err) {
+      this.#release(ep.sandboxKey);
+      throw err;
+    }
+  }
+
+  /** The server's config for the sandbox's own resolver settings (the host's where it has none). */
+  async #settings(ep: EndpointRecord): Promise<SandboxConfig> {
+    const servers = ep.dns?.servers ?? [];
+    const options = ep.dns?.options.length ? ep.dns.options : (await this.#host()).options;
+    // Docker reads the last ndots:N of the options in force.
+    const n = options.map((o) => /^ndots:(\d+)$/.exec(o)?.[1]).findLast((v) => v !== undefined);
+    const ndots = n === undefined ? undefined : Number(n);
+    this.#release(ep.sandboxKey);
+    if (servers.length === 0) return { upstreams: undefined, sockets: undefined, ndots };
+    // Held for as long as the sandbox is served: a path (/proc/PID/ns/net) may name another later.
+    const handle = openNetns(ep.sandbox);
+    this.#held.set(ep.sandboxKey, handle);
+    return { upstreams: servers, sockets: upstreamSocketsIn(handle), ndots };
+  }
+
+  #release(key: string): void {
+    this.#held.get(key)?.close();
+    this.#held.delete(key);
   }
 
   async leave(ep: EndpointRecord, net: NetworkRecord | undefined, remaining: NetworkRecord[]): Promise<void> {
@@ -72,6 +109,7 @@ export class DnsWiring implements DnsHooks {
     // The last network: the resolver goes, even when it was not served (after a restart, or
     // because the sandbox died), so that no resolv.conf of ours outlives the sandbox.
     if (served) await server.removeSandbox(ep.sandboxKey);
+    this.#release(ep.sandboxKey);
     await closeResolverNat(this.#nft, ep.sandbox);
     if (ep.netnsName) await this.#removeResolvConf(ep.netnsName);
   }
@@ -113,24 +151,34 @@ export class DnsWiring implements DnsHooks {
 
   async close(): Promise<void> {
     await this.#nft.close();
+    for (const key of [...this.#held.keys()]) this.#release(key);
   }
 
-  /** The host's search, domain and options lines, read at most every few seconds. */
-  async #hostLines(): Promise<string[]> {
-    if (this.#hostCache && this.#hostCache.at > Date.now() - 5000) return this.#hostCache.lines;
-    const host = await readFile(this.#o.hostResolvConf, 'utf8').catch(() => '');
-    const lines = host.split('\n').filter((l) => /^\s*(search|domain|options)\b/.test(l));
-    this.#hostCache = { at: Date.now(), lines };
-    return lines;
+  /** The host's search/domain lines and options, read at most every few seconds. */
+  async #host(): Promise<{ search: string[]; options: string[] }> {
+    if (this.#hostCache && this.#hostCache.at > Date.now() - 5000) return this.#hostCache;
+    const text = await readFile(this.#o.hostResolvConf, 'utf8').catch(() => '');
+    const lines = text.split('\n').map((l) => l.trim().split(/\s+/));
+    this.#hostCache = {
+      at: Date.now(),
+      search: lines.filter(([k]) => k === 'search' || k === 'domain').map((l) => l.join(' ')),
+      options: lines.filter(([k]) => k === 'options').flatMap((l) => l.slice(1)),
+    };
+    return this.#hostCache;
   }
 
-  #hostCache: { at: number; lines: string[] } | undefined;
+  #hostCache: { at: number; search: string[]; options: string[] } | undefined;
 
-  async #writeResolvConf(name: string): Promise<void> {
-    const keep = await this.#hostLines();
+  /** /etc/netns/NAME/resolv.conf: 127.0.0.11, and the sandbox's search and options or the host's. */
+  async #writeResolvConf(name: string, ep: EndpointRecord): Promise<void> {
+    const host = await this.#host();
+    const search = ep.dns?.search.length ? [`search ${ep.dns.search.join(' ')}`] : host.search;
+    const options = ep.dns?.options.length ? ep.dns.options : host.options;
+    const lines = ['# written by cnmd', `nameserver ${RESOLVER}`, ...search];
+    if (options.length > 0) lines.push(`options ${options.join(' ')}`);
     const dir = `${this.#o.etcNetns}/${name}`;
     await mkdir(dir, { recursive: true });
-    await writeFile(`${dir}/resolv.conf`, `# written by cnmd\nnameserver ${RESOLVER}\n${keep.join('\n')}\n`);
+    await writeFile(`${dir}/resolv.conf`, `${lines.join('\n')}\n`);
   }
 
   async #removeResolvConf(name: string): Promise<void> {

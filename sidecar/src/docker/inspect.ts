@@ -2,6 +2,7 @@
 // the container's network namespace and resolv.conf from the sidecar's filesystem.
 import { existsSync } from 'node:fs';
 import { SidecarError } from '../errors.js';
+import type { DnsSettings } from '../network/spec.js';
 
 export interface DockerContainer {
   id: string;
@@ -17,6 +18,8 @@ export interface DockerContainer {
   sandbox: string;
   /** The container's resolv.conf: the engine's file when the sidecar sees it, else through /proc/PID/root. */
   resolvConf: string;
+  /** Its own DNS settings (--dns, --dns-search, --dns-option), when it has any. */
+  dns?: DnsSettings;
 }
 
 interface Raw {
@@ -24,7 +27,12 @@ interface Raw {
   Name?: string;
   Config?: { Hostname?: string; Labels?: Record<string, string> | null };
   State?: { Running?: boolean; Pid?: number };
-  HostConfig?: { NetworkMode?: string };
+  HostConfig?: {
+    NetworkMode?: string;
+    Dns?: string[] | null;
+    DnsSearch?: string[] | null;
+    DnsOptions?: string[] | null;
+  };
   NetworkSettings?: { SandboxKey?: string };
   ResolvConfPath?: string;
 }
@@ -47,6 +55,13 @@ export function containerOf(raw: unknown, exists: (p: string) => boolean = exist
     sandbox: key && exists(key) ? key : `/proc/${pid}/ns/net`,
     resolvConf: r.ResolvConfPath && exists(r.ResolvConfPath) ? r.ResolvConfPath : `/proc/${pid}/root/etc/resolv.conf`,
   };
+  const list = (v: unknown) => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+  const dns = {
+    servers: list(r.HostConfig?.Dns),
+    search: list(r.HostConfig?.DnsSearch),
+    options: list(r.HostConfig?.DnsOptions),
+  };
+  if (dns.servers.length + dns.search.length + dns.options.length > 0) c.dns = dns;
   const host = r.Config?.Hostname;
   if (host && host !== r.Id.slice(0, 12)) c.hostname = host;
   return c;

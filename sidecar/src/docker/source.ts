@@ -209,6 +209,7 @@ export class DockerSource {
           containerId: id,
           origin: 'docker',
           ...(ctr.hostname ? { hostname: ctr.hostname } : {}),
+          ...(ctr.dns ? { dns: ctr.dns } : {}),
           ...(wish.ip ? { ip: wish.ip } : {}),
           ...(wish.ip6 ? { ip6: wish.ip6 } : {}),
           ...(intent.service ? { service: intent.service, weight: intent.weight ?? 1 } : {}),

@@ -282,6 +282,7 @@ export class NetworkController implements Controller, NetworkContext {
     }
     if (opts.lb) ep.lb = true;
     if (spec.origin) ep.origin = spec.origin;
+    if (spec.dns) ep.dns = spec.dns;
     if (spec.defaultRoute) ep.wantDefault = true;
     // Addresses first, then the record that names them (one write fewer per attach): a crash
     // between the two leaves addresses no record holds, which reconcile returns to the pool.

@@ -2,7 +2,7 @@
 // a clear error that names the field, and nothing changed.
 import { isIP } from 'node:net';
 import { invalid } from '../errors.js';
-import type { AttachSpec, NetworkSpec, PortSpec, Proto } from './spec.js';
+import type { AttachSpec, DnsSettings, NetworkSpec, PortSpec, Proto } from './spec.js';
 
 /** Docker's rule for network and container names. */
 export const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
@@ -129,6 +129,9 @@ export function parseAttachSpec(body: unknown): AttachSpec {
       'service',
       'weight',
       'defaultRoute',
+      'dns',
+      'dnsSearch',
+      'dnsOptions',
     ],
     'an attachment',
   );
@@ -164,6 +167,8 @@ export function parseAttachSpec(body: unknown): AttachSpec {
     if (!service) throw invalid('weight needs a service');
     spec.weight = b.weight as number;
   }
+  const dns = parseDnsSettings(b);
+  if (dns) spec.dns = dns;
   if (name) spec.name = name;
   if (hostname) spec.hostname = hostname;
   if (ip4) spec.ip = ip4;
@@ -171,6 +176,27 @@ export function parseAttachSpec(body: unknown): AttachSpec {
   if (mac) spec.mac = mac;
   if (ifname) spec.ifname = ifname;
   return spec;
+}
+
+/** A resolv.conf option: `name` or `name:N` (ndots:2, timeout:1, attempts:3, rotate, edns0, use-vc). */
+const DNS_OPTION = /^[a-z][a-z0-9-]{0,31}(:\d{1,4})?$/;
+
+function strings(b: Body, key: string, ok: (s: string) => boolean, what: string): string[] {
+  const v = b[key] ?? [];
+  if (!Array.isArray(v) || v.length > 32 || !v.every((x) => typeof x === 'string' && ok(x))) {
+    throw invalid(`${key} must be a list of at most 32 ${what}`);
+  }
+  return [...new Set(v as string[])];
+}
+
+/** dns, dnsSearch, dnsOptions of an attachment; undefined when none is given. */
+function parseDnsSettings(b: Body): DnsSettings | undefined {
+  if (b.dns === undefined && b.dnsSearch === undefined && b.dnsOptions === undefined) return undefined;
+  return {
+    servers: strings(b, 'dns', ip, 'IP addresses'),
+    search: strings(b, 'dnsSearch', (s) => ALIAS.test(s), 'domain names'),
+    options: strings(b, 'dnsOptions', (s) => DNS_OPTION.test(s), 'resolv.conf options (ndots:2, edns0)'),
+  };
 }
 
 export function parsePort(p: unknown): PortSpec {

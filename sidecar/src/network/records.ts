@@ -1,5 +1,5 @@
 // What the daemon remembers about networks and endpoints, next to IPAM's allocations.
-import type { NetworkSpec, PortSpec, ServiceSpec } from './spec.js';
+import type { DnsSettings, NetworkSpec, PortSpec, ServiceSpec } from './spec.js';
 
 export interface NetworkRecord {
   id: string;
@@ -55,6 +55,8 @@ export interface EndpointRecord {
   weight?: number;
   /** Made by the Docker source for the container `containerId` (docker/source.ts). */
   origin?: 'docker';
+  /** The sandbox's own resolver settings, given with this attach (the latest given wins). */
+  dns?: DnsSettings;
 }
 
 export interface ServiceRecord {

@@ -54,6 +54,18 @@ export interface AttachSpec {
   containerId?: string;
   /** Which source made the endpoint, so that it alone reconciles it; not from the API. */
   origin?: 'docker';
+  /** The container's own DNS settings (docker run --dns, --dns-search, --dns-option). */
+  dns?: DnsSettings;
+}
+
+/** A sandbox's own resolver settings, as `docker run --dns/--dns-search/--dns-option` give them. */
+export interface DnsSettings {
+  /** Its upstreams, asked from inside the sandbox; the host's when empty. */
+  servers: string[];
+  /** Its resolv.conf's search domains; the host's when empty. */
+  search: string[];
+  /** Its resolv.conf's options (`ndots:2`, `timeout:1`, `edns0`); the host's when empty. */
+  options: string[];
 }
 
 export type Scheduler = 'rr' | 'wrr' | 'lc' | 'sh';

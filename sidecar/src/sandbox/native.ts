@@ -15,6 +15,8 @@ export interface NativeNetns {
   tcpListen(address: string, port: number): number;
   /** A bound UDP socket of the current namespace, non-blocking; its fd. */
   udpBind(address: string, port: number): number;
+  /** An unconnected TCP socket (family 4 or 6) of the current namespace, non-blocking; its fd. */
+  tcpSocket(family: 4 | 6): number;
   /** Runs an nft script (one transaction) in the current namespace with libnftables; throws nft's error. */
   nftRun(script: string): void;
 }

@@ -65,3 +65,41 @@ export async function bindUdpIn(netns: string | NetnsHandle, address: string, po
   }
   return socket;
 }
+
+/**
+ * Sockets for a sandbox's forwarded DNS queries, made inside it (as Docker sends a container's
+ * own upstream queries from its namespace): each call enters the namespace, makes one socket and
+ * leaves, in the same tick. UDP: bound to the wildcard address at a kernel-chosen port, not
+ * connected; TCP: unconnected. The DNS server connects and owns each. `netns` stays open while
+ * the sandbox is served, so a path reused by another namespace is never entered by mistake.
+ */
+export function upstreamSocketsIn(netns: NetnsHandle): {
+  udp(family: 4 | 6): dgram.Socket;
+  tcp(family: 4 | 6): net.Socket;
+} {
+  return {
+    udp(family) {
+      const fd = open('udp', netns, family === 6 ? '::' : '0.0.0.0', 0);
+      const socket = dgram.createSocket(family === 6 ? 'udp6' : 'udp4');
+      try {
+        socket.bind({ fd }); // the fd is bound already: synchronous, address() answers at once
+      } catch (err) {
+        closeSync(fd);
+        throw err;
+      }
+      return socket;
+    },
+    tcp(family) {
+      const fd = withNetns(netns, () => {
+        try {
+          return native().tcpSocket(family);
+        } catch (cause) {
+          throw new SidecarError('SIDECAR_SOCKET', `cannot open a tcp${family} socket in ${netns.path}`, { cause });
+        }
+      });
+      // manualStart: Node would start reading an fd socket at once, and an unconnected one fails
+      // that with ENOTCONN and is destroyed; it reads once connected (net.js afterConnect).
+      return new net.Socket({ fd, manualStart: true } as net.SocketConstructorOpts);
+    },
+  };
+}
