@@ -37,6 +37,9 @@ export interface PoolInfo extends PoolConfig {
 export interface AddressRequest {
   /** A given address instead of the next free one. */
   address?: string;
+  /** The next free address of this CIDR of the subnet (a host's block of a cluster network)
+   * instead of the pool's dynamic range. */
+  within?: string;
   /** true: allocate a MAC by the pool's strategy; a string: that MAC. */
   mac?: boolean | string;
 }
@@ -208,12 +211,13 @@ export class Ipam {
         slot = pool.take(req.address as string);
         address = pool.format(slot);
       } else {
-        const next = pool.next();
+        const next = req?.within === undefined ? pool.next() : pool.nextIn(pool.slotsOf(req.within));
         if (next === undefined) {
           if (addressChannel.hasSubscribers) {
             addressChannel.publish({ op: 'exhausted', pool: poolId } satisfies AddressEvent);
           }
-          throw new IpamError('IPAM_POOL_EXHAUSTED', `no free address left in pool ${poolId}`);
+          const where = req?.within === undefined ? '' : ` within ${req.within}`;
+          throw new IpamError('IPAM_POOL_EXHAUSTED', `no free address left in pool ${poolId}${where}`);
         }
         slot = next;
         address = pool.format(slot);
@@ -242,6 +246,13 @@ export class Ipam {
       'IPAM_STORE_CONFLICT',
       `pool ${poolId}: ${MAX_CONFLICTS} addresses in a row were taken elsewhere`,
     );
+  }
+
+  /** How many addresses of `within` (a CIDR of the pool's subnet) are handed out. */
+  usedIn(poolId: string, within: string): number {
+    this.#ready();
+    const pool = this.#pool(poolId);
+    return pool.usedIn(pool.slotsOf(within));
   }
 
   /** Returns an address to its pool; false when it was not handed out. */

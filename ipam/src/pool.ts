@@ -143,6 +143,27 @@ export class Pool {
     return this.#slots.next(this.#lo, this.#hi);
   }
 
+  /** The first and last slot of a CIDR inside this pool's subnet; throws when it is not inside. */
+  slotsOf(within: string): [Slot, Slot] {
+    const c = parseCidr(within);
+    if (c.family !== this.cidr.family || c.value < this.cidr.value || cidrLast(c) > cidrLast(this.cidr)) {
+      throw new IpamError('IPAM_INVALID_RANGE', `${within} is not inside subnet ${this.subnet}`);
+    }
+    return [this.#toSlot(c.value - this.cidr.value), this.#toSlot(cidrLast(c) - this.cidr.value)];
+  }
+
+  /** Takes the next free slot of [lo, hi] (a block of the subnet); undefined when there is none. */
+  nextIn([lo, hi]: [Slot, Slot]): Slot | undefined {
+    return this.#slots.next(lo, hi);
+  }
+
+  /** Slots handed out in [lo, hi], reserved ones not counted. */
+  usedIn([lo, hi]: [Slot, Slot]): number {
+    let n = 0;
+    for (const s of this.#slots.taken()) if (s >= lo && s <= hi && !this.#reservedSlots.has(s)) n++;
+    return n;
+  }
+
   /** The slot of an address of this pool; throws when it is not one. */
   slotOf(address: string): Slot {
     if (this.#base4 >= 0) {

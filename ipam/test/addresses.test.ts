@@ -16,6 +16,30 @@ describe('addresses', () => {
     expect(await codeOf(ipam.requestAddress(p.id))).toBe('IPAM_POOL_EXHAUSTED');
   });
 
+  it('hands out addresses within a block of the subnet, and counts what a block holds', async () => {
+    const ipam = await newIpam();
+    const p = await ipam.requestPool({ subnet: '10.1.0.0/24' });
+    const got = [];
+    for (let i = 0; i < 2; i++) got.push((await ipam.requestAddress(p.id, { within: '10.1.0.0/30' })).address);
+    // .0 is the network's and .1 its gateway: a block keeps the subnet's reserved addresses out.
+    expect(got).toEqual(['10.1.0.2', '10.1.0.3']);
+    expect(await codeOf(ipam.requestAddress(p.id, { within: '10.1.0.0/30' }))).toBe('IPAM_POOL_EXHAUSTED');
+    expect(ipam.usedIn(p.id, '10.1.0.0/30')).toBe(2);
+  });
+
+  it('a full block is IPAM_POOL_EXHAUSTED while the rest of the subnet is free; usedIn counts it', async () => {
+    const ipam = await newIpam();
+    const p = await ipam.requestPool({ subnet: '10.1.0.0/24' });
+    expect((await ipam.requestAddress(p.id, { within: '10.1.0.64/31' })).address).toBe('10.1.0.64');
+    expect((await ipam.requestAddress(p.id, { within: '10.1.0.64/31' })).address).toBe('10.1.0.65');
+    expect(await codeOf(ipam.requestAddress(p.id, { within: '10.1.0.64/31' }))).toBe('IPAM_POOL_EXHAUSTED');
+    expect(ipam.usedIn(p.id, '10.1.0.64/26')).toBe(2);
+    expect(ipam.usedIn(p.id, '10.1.0.0/26')).toBe(0);
+    expect(await codeOf(ipam.requestAddress(p.id, { within: '10.2.0.0/26' }))).toBe('IPAM_INVALID_RANGE');
+    // the pool's own allocation goes on after the newest address, as ever
+    expect((await ipam.requestAddress(p.id)).address).toBe('10.1.0.66');
+  });
+
   it('takes a given address once; the second request for it fails', async () => {
     const ipam = await newIpam();
     const p = await ipam.requestPool({ subnet: '10.1.0.0/24' });
