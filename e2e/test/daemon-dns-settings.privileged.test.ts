@@ -120,6 +120,24 @@ describe('a sandbox with its own settings', () => {
   });
 });
 
+it('on an internal network, its own servers are still asked (from inside it), the host’s are not', async () => {
+  await host.ok('network', 'create', 'innet', '--internal', '--subnet', '10.106.0.0/24');
+  const upNs = await Netns.create('cnmd-sb');
+  made.push(upNs);
+  await host.ok('attach', upNs.name, '--network', 'innet', '--name', 'inner-up'); // 10.106.0.2
+  const up = new Dnsmasq(upNs, '10.106.0.2');
+  await up.started();
+  const withOwn = await Netns.create('cnmd-sb');
+  made.push(withOwn);
+  await host.ok('attach', withOwn.name, '--network', 'innet', '--dns', '10.106.0.2'); // 10.106.0.3
+  const without = await Netns.create('cnmd-sb');
+  made.push(without);
+  await host.ok('attach', without.name, '--network', 'innet');
+  expect(await short(withOwn, 'own.test')).toBe('198.51.100.9');
+  expect(up.asked('own.test')).toEqual([expect.stringMatching(/from 10\.106\.0\.3$/)]);
+  expect(await dig(without, 'own.test')).toMatch(/status: REFUSED/);
+});
+
 describe('a sandbox without', () => {
   it("gets the host's search and options, and its upstreams (never the other sandbox's)", async () => {
     const conf = await plain.exec('cat', ['/etc/resolv.conf']);

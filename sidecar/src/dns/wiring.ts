@@ -14,7 +14,7 @@ import net from 'node:net';
 import { BatchUdpTransport, DgramTransport, type DnsServer, type SandboxConfig, type UdpTransport } from '@cnmd/dns';
 import { SidecarError } from '../errors.js';
 import type { DnsHooks } from '../network/hooks.js';
-import type { EndpointRecord, NetworkRecord, ServiceRecord } from '../network/records.js';
+import type { EndpointRecord, NetworkRecord, RemoteEndpoint, ServiceRecord, ServiceTask } from '../network/records.js';
 import { native } from '../sandbox/native.js';
 import { type NetnsHandle, openNetns, withNetns } from '../sandbox/netns.js';
 import { NftWorker } from '../sandbox/nft-worker.js';
@@ -51,11 +51,12 @@ export class DnsWiring implements DnsHooks {
       ...(ep.hostname ? { hostname: ep.hostname } : {}),
     });
     const names = networks.map((n) => n.spec.name);
-    // A sandbox only on internal networks gets no forwarding (names outside the table: REFUSED).
-    const forward = networks.some((n) => !n.spec.internal);
     const served = server.sandboxes().includes(ep.sandboxKey);
     // Settings given with this attach replace the sandbox's; a first attach without gets the host's.
     const own = ep.dns || !served ? await this.#settings(ep) : {};
+    // A sandbox only on internal networks gets no forwarding (names outside the table: REFUSED),
+    // unless it names its own servers, which it reaches from inside itself (as Docker does).
+    const forward = networks.some((n) => !n.spec.internal) || this.#held.has(ep.sandboxKey);
     if (served) {
       server.setNetworks(ep.sandboxKey, names);
       server.configureSandbox(ep.sandboxKey, { forward, ...own });
@@ -114,7 +115,7 @@ export class DnsWiring implements DnsHooks {
     if (ep.netnsName) await this.#removeResolvConf(ep.netnsName);
   }
 
-  service(net: NetworkRecord, svc: ServiceRecord, tasks: EndpointRecord[] | undefined): void {
+  service(net: NetworkRecord, svc: ServiceRecord, tasks: ServiceTask[] | undefined): void {
     const table = this.#o.server.table;
     if (!tasks) {
       table.removeService(net.spec.name, svc.spec.name);
@@ -135,6 +136,15 @@ export class DnsWiring implements DnsHooks {
   }
 
   alias(net: NetworkRecord, ep: EndpointRecord, on: boolean): void {
+    this.#names(net, { ...ep, hostname: undefined }, on); // the owner's hostname is its own
+  }
+
+  remote(net: NetworkRecord, ep: RemoteEndpoint, on: boolean): void {
+    this.#names(net, ep, on);
+  }
+
+  /** The table's names of an endpoint known by its records alone (no sandbox of ours). */
+  #names(net: NetworkRecord, ep: Omit<RemoteEndpoint, 'host' | 'id' | 'network'>, on: boolean): void {
     const table = this.#o.server.table;
     if (!on) {
       table.removeEndpoint(net.spec.name, ep.containerId);
@@ -146,6 +156,7 @@ export class DnsWiring implements DnsHooks {
       addresses: [ep.ip, ep.ip6].filter((a): a is string => !!a),
       aliases: ep.aliases,
       ...(ep.name ? { name: ep.name } : {}),
+      ...(ep.hostname ? { hostname: ep.hostname } : {}),
     });
   }
 
