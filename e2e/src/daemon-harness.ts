@@ -35,9 +35,18 @@ export class TestHost {
     this.#extra = extra;
   }
 
-  /** A host namespace with a running daemon. `upstreams` are its DNS upstreams (default none). */
+  /**
+   * A host namespace with a running daemon. `upstreams` are its DNS upstreams (default none);
+   * `prepare` runs on the new namespace before the daemon starts (links it must find there).
+   */
   static async start(
-    opts: { upstreams?: string[]; args?: string[]; dockerSocket?: string; dockerScope?: string } = {},
+    opts: {
+      upstreams?: string[];
+      args?: string[];
+      dockerSocket?: string;
+      dockerScope?: string;
+      prepare?: (ns: Netns) => Promise<void>;
+    } = {},
   ): Promise<TestHost> {
     const ns = await Netns.create('cnmd-h');
     const dir = await mkdtemp(join(tmpdir(), 'cnmd-host-'));
@@ -53,6 +62,7 @@ export class TestHost {
     for (const u of opts.upstreams ?? ['127.0.0.1:1']) extra.push('--dns-upstream', u);
     const host = new TestHost(ns, dir, extra);
     try {
+      await opts.prepare?.(ns);
       await host.startDaemon();
     } catch (err) {
       await host.close();
