@@ -57,6 +57,7 @@ export class ClusterLab {
       for (const h of hosts) if (h.status === 'fulfilled') lab.hosts.push(h.value);
       const failed = hosts.find((h) => h.status === 'rejected');
       if (failed) throw failed.reason;
+      if (opts.cluster !== false) await lab.connected();
       return lab;
     } catch (err) {
       if (lab) await lab.close();
@@ -80,6 +81,19 @@ export class ClusterLab {
         await host.exec('ip', ['link', 'set', 'ul0', 'up']);
       },
     });
+  }
+
+  /** Resolves once every daemon (or host i's) says it is connected to the cluster and in step. */
+  async connected(i?: number, timeoutMs = 30_000): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    for (const h of i === undefined ? this.hosts : [this.hosts[i]!]) {
+      for (;;) {
+        const r = await h.cli('cluster', 'status', '--json');
+        if (r.code === 0 && (JSON.parse(r.out) as { connected: boolean }).connected) break;
+        if (Date.now() > end) throw new Error(`${h.ns.name} is not connected to the cluster: ${r.out}${r.err}`);
+        await new Promise((res) => setTimeout(res, 50));
+      }
+    }
   }
 
   /** Host i's underlay address (its --advertise-addr). */

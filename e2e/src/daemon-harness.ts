@@ -149,8 +149,7 @@ export class TestHost {
     if (!p || p.exitCode !== null || p.signalCode !== null) return;
     // Networks made on first use (the Docker source) have load-balancer sandboxes too.
     const r = await this.cli('network', 'ls', '--json');
-    if (r.code === 0)
-      for (const n of JSON.parse(r.out) as { id: string }[]) this.#lbs.add(`cnmd-lb-${n.id.slice(0, 10)}`);
+    if (r.code === 0) for (const n of JSON.parse(r.out) as { id: string; scope?: string }[]) this.#lbs.add(this.#lb(n));
     this.#daemon = undefined;
     const gone = new Promise((resolve) => p.once('exit', resolve));
     p.kill(signal);
@@ -192,11 +191,20 @@ export class TestHost {
     const r = await this.cli(...args);
     if (r.code !== 0) throw new Error(`cnmd ${args.join(' ')} failed (${r.code}): ${r.err}`);
     // A network's load-balancer sandbox is named after its id: remembered for close().
-    if (args[0] === 'network' && args[1] === 'create') this.#lbs.add(`cnmd-lb-${r.out.trim().slice(0, 10)}`);
+    if (args[0] === 'network' && args[1] === 'create') {
+      this.#lbs.add(this.#lb({ id: r.out.trim(), ...(args.includes('global') ? { scope: 'global' } : {}) }));
+    }
     return r.out;
   }
 
   readonly #lbs = new Set<string>();
+
+  /** The name the daemon gives a network's load-balancer sandbox (sidecar/src/lb/wiring.ts lbName). */
+  #lb(n: { id: string; scope?: string }): string {
+    const at = this.#extra.indexOf('--host-id');
+    const host = at >= 0 ? this.#extra[at + 1] : undefined;
+    return `cnmd-lb-${n.id.slice(0, 10)}${n.scope === 'global' && host ? `-${host}` : ''}`;
+  }
 
   async json<T = unknown>(...args: string[]): Promise<T> {
     return JSON.parse(await this.ok(...args, '--json')) as T;

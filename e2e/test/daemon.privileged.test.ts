@@ -32,8 +32,8 @@ describe('networks', () => {
     const id = (await host.ok('network', 'create', 'n1', '--subnet', '10.91.0.0/24')).trim();
     expect(id).toMatch(/^[0-9a-f]{64}$/);
     const ls = await host.ok('network', 'ls');
-    expect(ls).toMatch(/NAME\s+DRIVER\s+SUBNET/);
-    expect(ls).toMatch(/n1\s+bridge\s+10\.91\.0\.0\/24\s+0/);
+    expect(ls).toMatch(/NAME\s+DRIVER\s+SCOPE\s+SUBNET/);
+    expect(ls).toMatch(/n1\s+bridge\s+local\s+10\.91\.0\.0\/24\s+0/);
     const net = await host.json<{ gateway: string; device: string }>('network', 'inspect', 'n1');
     expect(net.gateway).toBe('10.91.0.1');
     // The bridge exists in the host namespace with the gateway address, and is up.

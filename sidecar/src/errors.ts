@@ -60,6 +60,9 @@ export type SidecarErrorCode =
   | 'SIDECAR_NFT'
   /** A host port is published already; nothing changed. */
   | 'SIDECAR_PORT_IN_USE'
+  /** The cluster (NATS) cannot be reached, or the daemon runs without --cluster: a change that
+   * needs it (a global network or service, a new address block) is not made. */
+  | 'SIDECAR_CLUSTER_UNAVAILABLE'
   /** The daemon's flags or config file are wrong. */
   | 'SIDECAR_CONFIG_INVALID'
   /** A container's `cnmd.*` labels are malformed: the container is left alone. */

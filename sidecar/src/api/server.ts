@@ -58,6 +58,14 @@ const routes: Route[] = [
     status: 204,
   },
   { method: 'GET', path: /^\/v1\/health$/, run: (_c, _m, _b, _q, o) => ({ status: 'ok', ...o.health?.() }) },
+  {
+    method: 'GET',
+    path: /^\/v1\/cluster$/,
+    run: (_c, _m, _b, _q, o) => {
+      if (!o.cluster) throw new ApiError('API_NOT_FOUND', 'this daemon is in no cluster (--cluster)');
+      return o.cluster();
+    },
+  },
 ];
 
 export interface ApiServerOptions {
@@ -70,6 +78,8 @@ export interface ApiServerOptions {
   token?: string;
   /** More to tell in GET /v1/health (the load balancers' data planes). */
   health?: () => Record<string, unknown>;
+  /** GET /v1/cluster: the cluster's hosts and the connection (with --cluster). */
+  cluster?: () => unknown;
 }
 
 export class ApiServer {

@@ -4,6 +4,7 @@
 import { isIP } from 'node:net';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { ApiClient } from '../api/client.js';
+import type { ClusterStatus } from '../cluster/cluster.js';
 import { ApiError } from '../errors.js';
 import type { Io } from '../io.js';
 import type { EndpointInfo, NetworkInfo, ServiceInfo } from '../network/spec.js';
@@ -22,6 +23,7 @@ Commands:
       --ip-range CIDR              where dynamic addresses come from
       --ipv6                       give the network an IPv6 subnet as well
       --internal                   no traffic leaves the network
+      --scope local|global         global: the cluster's, on every host (cnmd daemon --cluster)
       --mtu N                      (1500)
       --opt KEY=VALUE              driver options: parent=IFACE for macvlan
       --icc=false                  containers on the network cannot reach each other
@@ -36,6 +38,7 @@ Commands:
          [--scheduler rr|wrr|lc|sh] [--mode vip|dnsrr] [--publish [HOSTIP:]HOSTPORT:PORT[/PROTO]]...
          [--health tcp:PORT|http:PORT[/PATH][,interval=5s][,timeout=1s][,rise=2][,fall=3]]
   service ls | inspect NAME | rm NAME | backends NAME   [--network NET when the name is on several]
+  cluster status                 the hosts of the cluster, their heartbeats, the NATS connection
   detach NETNS [--network NET]
   ps                             list endpoints
   inspect NAME|NETNS             a container's endpoints
@@ -111,6 +114,7 @@ const COMMANDS: Record<string, Command> = {
       'ip-range': str,
       ipv6: flag,
       internal: flag,
+      scope: str,
       mtu: str,
       opt: strs,
       icc: str,
@@ -126,6 +130,7 @@ const COMMANDS: Record<string, Command> = {
       if (body.subnet6 || v.ipv6) body.ipv6 = true;
       if (v['ip-range']) body.ipRange = v['ip-range'];
       if (v.internal) body.internal = true;
+      if (v.scope) body.scope = v.scope;
       const mtu = int(v, 'mtu', 68, 65535);
       if (mtu !== undefined) body.mtu = mtu;
       if (v.icc !== undefined) {
@@ -155,10 +160,11 @@ const COMMANDS: Record<string, Command> = {
         n.id.slice(0, 12),
         n.name,
         n.driver,
+        n.scope ?? 'local',
         [n.subnet, n.subnet6].filter(Boolean).join(','),
         String(n.endpoints),
       ]);
-      io.out(`${table(['NETWORK ID', 'NAME', 'DRIVER', 'SUBNET', 'ENDPOINTS'], rows)}\n`);
+      io.out(`${table(['NETWORK ID', 'NAME', 'DRIVER', 'SCOPE', 'SUBNET', 'ENDPOINTS'], rows)}\n`);
     },
   },
   'network inspect': {
@@ -308,6 +314,24 @@ const COMMANDS: Record<string, Command> = {
       ctx.io.out(`${ctx.args[0]}\n`);
     },
   },
+  'cluster status': {
+    args: [],
+    options: json,
+    async run({ api, values, io }) {
+      const s = await api.call<ClusterStatus>('GET', '/cluster');
+      if (values.json) return print(io, s);
+      io.out(
+        `host ${s.host}, ${s.connected ? `connected to ${s.server}` : 'not connected'} (${s.servers.join(', ')})\n`,
+      );
+      const rows = s.hosts.map((h) => [
+        h.host,
+        h.addr ?? '',
+        h.lastHeartbeatMs === undefined ? '-' : `${(h.lastHeartbeatMs / 1000).toFixed(1)} s ago`,
+        h.host === s.host ? 'this host' : h.alive ? 'alive' : 'gone',
+      ]);
+      io.out(`${table(['HOST', 'ADDRESS', 'HEARTBEAT', 'STATE'], rows)}\n`);
+    },
+  },
   'service backends': {
     args: ['a service name'],
     options: { ...json, network: str },
@@ -335,7 +359,7 @@ export async function main(argv: string[], io: Io, env: NodeJS.ProcessEnv = proc
     return cmd ? 0 : 2;
   }
   try {
-    const grouped = cmd === 'network' || cmd === 'service';
+    const grouped = cmd === 'network' || cmd === 'service' || cmd === 'cluster';
     const name = grouped ? `${cmd} ${tail[0] ?? ''}` : cmd;
     const command = COMMANDS[name];
     if (!command) {

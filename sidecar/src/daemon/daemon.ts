@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { DnsServer } from '@cnmd/dns';
 import { FileStore, Ipam } from '@cnmd/ipam';
 import { ApiServer } from '../api/server.js';
+import { ClusterApply } from '../cluster/apply.js';
+import { Cluster } from '../cluster/cluster.js';
 import { DnsWiring } from '../dns/wiring.js';
 import { DockerClient } from '../docker/client.js';
 import { DockerSource } from '../docker/source.js';
@@ -50,6 +52,16 @@ export interface DaemonConfig {
   dockerCreateNetworks?: boolean;
   /** At most this many networks made from labels exist at once (each takes a local pool). */
   dockerMaxNetworks: number;
+  /** The NATS servers of the cluster this host joins (cluster/); alone without. */
+  cluster?: string[];
+  /** This host's name in the cluster. */
+  hostId?: string;
+  /** This host's address between hosts, told to the others. */
+  advertiseAddr?: string;
+  clusterCreds?: string;
+  clusterTlsCa?: string;
+  /** A host silent this long is withdrawn (ms). */
+  clusterGraceMs: number;
   /** Networks to create at start when none of that name exists (the config file's). */
   networks?: NetworkSpec[];
   /** Services to create at start when none of that name exists on that network. */
@@ -65,6 +77,7 @@ export function defaultConfig(): DaemonConfig {
     lbDataplane: 'auto',
     dockerNetnsDir: '/run/docker/netns',
     dockerMaxNetworks: 16,
+    clusterGraceMs: 10_000,
   };
 }
 
@@ -78,6 +91,8 @@ export interface DaemonParts {
 export class Daemon {
   readonly config: DaemonConfig;
   controller!: NetworkController;
+  /** The cluster this host is in (--cluster). */
+  cluster: Cluster | undefined;
   dns!: DnsServer;
   report: ReconcileReport | undefined;
   readonly #parts: DaemonParts;
@@ -125,6 +140,20 @@ export class Daemon {
     const lb = new LbWiring({ mode: c.lbDataplane, log });
     const kernel = this.#parts.kernel ?? new NetlinkKernel();
     const { firewall } = this.#parts;
+    if (c.cluster) {
+      this.cluster = new Cluster({
+        hostId: c.hostId!,
+        servers: c.cluster,
+        graceMs: c.clusterGraceMs,
+        store: this.#store,
+        ipam,
+        log,
+        ...(c.advertiseAddr ? { advertiseAddr: c.advertiseAddr } : {}),
+        ...(c.clusterCreds ? { creds: c.clusterCreds } : {}),
+        ...(c.clusterTlsCa ? { tlsCa: c.clusterTlsCa } : {}),
+      });
+      await this.cluster.load();
+    }
     this.controller = new NetworkController({
       store: this.#store,
       ipam,
@@ -134,6 +163,7 @@ export class Daemon {
       dns: new DnsWiring({ server: this.dns, hostResolvConf: c.resolvConf }),
       lb,
       log,
+      ...(this.cluster ? { cluster: this.cluster } : {}),
     });
     lb.bind(this.controller);
     // The config's networks name drivers and options that exist, before anything is made.
@@ -153,6 +183,8 @@ export class Daemon {
         await lb.release();
       }
     });
+    // The cluster's view comes in the background: this host serves what it has meanwhile.
+    this.cluster?.start(new ClusterApply(this.controller, this.cluster, log));
     await this.#declare();
     this.#api = new ApiServer({
       controller: this.controller,
@@ -160,6 +192,7 @@ export class Daemon {
       ...(c.apiTcp ? { tcp: c.apiTcp } : {}),
       ...(c.apiToken ? { token: c.apiToken } : {}),
       health: () => ({ lb: { dataplane: c.lbDataplane, networks: lb.dataplanes() } }),
+      ...(this.cluster ? { cluster: () => this.cluster!.status() } : {}),
     });
     await this.#api.start();
     if (c.dockerSocket) {
@@ -200,6 +233,7 @@ export class Daemon {
     clearInterval(this.#sweep);
     await this.#docker?.close();
     await this.#api?.close();
+    await this.cluster?.close();
     await this.controller?.close();
     await this.controller?.dns.close();
     await this.controller?.lb?.close();

@@ -3,7 +3,9 @@
 // `toString` is not a setting), and flags win over it.
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
+import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
+import { HOST_ID } from '../cluster/records.js';
 import { SidecarError } from '../errors.js';
 import { firewallHooks } from '../firewall/hooks.js';
 import type { Io } from '../io.js';
@@ -33,10 +35,18 @@ const USAGE = `Usage: cnmd daemon [OPTIONS]
   --docker-max-networks N  at most N networks made from labels at once (default 16)
   --lb-dataplane MODE      how vip services are balanced: auto (IPVS where the kernel offers
                            it, else nftables; the default), ipvs or nftables
+  --cluster URL[,URL]      join a cluster of hosts over NATS (nats://HOST:PORT of its servers):
+                           global networks, their names, services and addresses shared
+  --host-id NAME           this host's name in the cluster (default: the hostname)
+  --advertise-addr IP      this host's address on the network between hosts (the overlay's)
+  --cluster-creds FILE     a NATS credentials file
+  --cluster-tls-ca FILE    a CA to check the NATS servers' TLS certificates with
+  --cluster-grace-ms N     a host silent this long is withdrawn (default 10000)
   --config FILE            a JSON file with the same settings (stateDir, socket, apiTcp,
                            apiTokenFile, dnsUpstreams, resolvConf, sweepMs, dockerSocket,
                            dockerScope, dockerNetnsDir, dockerCreateNetworks,
-                           dockerMaxNetworks, lbDataplane), and networks and services to create
+                           dockerMaxNetworks, lbDataplane, cluster, hostId, advertiseAddr,
+                           clusterCreds, clusterTlsCa, clusterGraceMs), and networks and services to create
                            at start when absent (the bodies of POST /v1/networks and
                            /v1/services); flags win over it
 `;
@@ -59,6 +69,12 @@ const SETTINGS: { key: string; flag?: string; kind: Kind }[] = [
   { key: 'dockerCreateNetworks', flag: 'docker-create-networks', kind: 'boolean' },
   { key: 'dockerMaxNetworks', flag: 'docker-max-networks', kind: { min: 0, max: 1000 } },
   { key: 'lbDataplane', flag: 'lb-dataplane', kind: LB_DATAPLANE_MODES },
+  { key: 'cluster', flag: 'cluster', kind: 'strings' },
+  { key: 'hostId', flag: 'host-id', kind: 'string' },
+  { key: 'advertiseAddr', flag: 'advertise-addr', kind: 'string' },
+  { key: 'clusterCreds', flag: 'cluster-creds', kind: 'string' },
+  { key: 'clusterTlsCa', flag: 'cluster-tls-ca', kind: 'string' },
+  { key: 'clusterGraceMs', flag: 'cluster-grace-ms', kind: { min: 1000, max: 600_000 } },
 ];
 
 const bad = (message: string) => new SidecarError('SIDECAR_CONFIG_INVALID', message);
@@ -145,7 +161,31 @@ export async function loadConfig(args: string[]): Promise<DaemonConfig | 'help'>
       throw bad('apiTcp needs apiTokenFile (--api-token-file): the TCP API has no other access control');
   }
   if (apiTokenFile !== undefined) config.apiToken = await readToken(apiTokenFile as string);
+  checkCluster(config);
   return config;
+}
+
+/** --cluster takes nats:// URLs, comma-separated or repeated; the host id names this host in it. */
+function checkCluster(config: DaemonConfig): void {
+  if (!config.cluster) {
+    for (const k of ['hostId', 'advertiseAddr', 'clusterCreds', 'clusterTlsCa'] as const) {
+      if (config[k] !== undefined) throw bad(`${k} needs cluster (--cluster)`);
+    }
+    return;
+  }
+  config.cluster = config.cluster.flatMap((s) => s.split(',')).filter((s) => s !== '');
+  for (const url of config.cluster) {
+    if (!/^(nats|tls):\/\/[^\s/]+:\d{1,5}$/.test(url))
+      throw bad(`cluster ${JSON.stringify(url)}: expected nats://HOST:PORT`);
+  }
+  if (config.cluster.length === 0) throw bad('cluster names no NATS server');
+  config.hostId ??= hostname().split('.')[0];
+  if (!HOST_ID.test(config.hostId ?? '')) {
+    throw bad(`hostId ${JSON.stringify(config.hostId)}: [a-zA-Z0-9][a-zA-Z0-9_-]* of at most 63 (--host-id)`);
+  }
+  if (config.advertiseAddr !== undefined && isIP(config.advertiseAddr) === 0) {
+    throw bad(`advertiseAddr ${JSON.stringify(config.advertiseAddr)} is not an IP address`);
+  }
 }
 
 async function readToken(file: string): Promise<string> {

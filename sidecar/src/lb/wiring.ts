@@ -1,5 +1,5 @@
 // Service VIPs, as libnetwork balances them: per network one load-balancer sandbox
-// (`cnmd-lb-<network id>`, a named netns) joined to the network by its own endpoint, which also
+// (`cnmd-lb-<network id>`, a named netns; see lbName) joined to the network by its own endpoint, which also
 // holds every VIP of the network as a /32, so a container's packets to a VIP reach it directly.
 // There a @cnmd/lb LoadBalancer programs the data plane (IPVS with iptables marks where the
 // kernel has it, else nftables: dataplane.ts) and SNATs so replies come back through it.
@@ -124,7 +124,7 @@ export class LbWiring implements LbHooks {
     await sb?.lb.close();
     await sb?.prober.close();
     for (const ep of c.endpoints.all().filter((e) => e.lb && e.network === net.id)) await c.destroyEndpoint(ep);
-    await exec('ip', ['netns', 'delete', lbName(net)]).catch(() => {});
+    await exec('ip', ['netns', 'delete', lbName(net, c.cluster?.hostId)]).catch(() => {});
   }
 
   /** The data plane of each network's load-balancer sandbox, by network name. */
@@ -162,7 +162,7 @@ export class LbWiring implements LbHooks {
     const have = this.#sandboxes.get(net.id);
     if (have) return have;
     const c = this.#c!;
-    const name = lbName(net);
+    const name = lbName(net, c.cluster?.hostId);
     const path = `${NETNS_DIR}/${name}`;
     if (!sandboxKey(path)) await exec('ip', ['netns', 'add', name]);
     if (!c.endpoints.all().some((e) => e.lb && e.network === net.id)) {
@@ -246,6 +246,12 @@ function lbHealth(h: HealthSpec): HealthCheckSpec {
   };
 }
 
-function lbName(net: NetworkRecord): string {
-  return `cnmd-lb-${net.id.slice(0, 10)}`;
+/**
+ * The network's load-balancer sandbox: `cnmd-lb-<id>`, and for a global network, whose id every
+ * host shares, `cnmd-lb-<id>-<host>`, so that hosts sharing one /run/netns (simulated hosts, or
+ * several daemons on one machine) each have their own.
+ */
+function lbName(net: NetworkRecord, host: string | undefined): string {
+  const base = `cnmd-lb-${net.id.slice(0, 10)}`;
+  return net.spec.scope === 'global' && host ? `${base}-${host}` : base;
 }

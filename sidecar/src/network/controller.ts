@@ -2,16 +2,17 @@
 // is recorded before it is made (state `creating`/`attaching`) and marked done after, so that a
 // restart after kill -9 at any moment can finish or undo it (daemon/reconcile.ts). One change at a time.
 import { createHash, randomBytes } from 'node:crypto';
-import type { Ipam, Store } from '@cnmd/ipam';
+import type { AddressRequest, Allocation, Ipam, Store } from '@cnmd/ipam';
 import { describeError, SidecarError } from '../errors.js';
 import type { Kernel, NetnsLinks } from '../kernel/types.js';
 import { resolveSandbox } from '../sandbox/path.js';
 import type { NetworkContext } from './context.js';
 import type { Drivers, NetworkDriver } from './driver.js';
-import type { DnsHooks, FirewallHooks, LbHooks } from './hooks.js';
+import type { ClusterHooks, DnsHooks, FirewallHooks, LbHooks } from './hooks.js';
 import { endpointInfo, networkInfo } from './info.js';
 import { attachMode, detachMode, modeOf, shareNames } from './modes.js';
-import type { EndpointRecord, NetworkRecord } from './records.js';
+import { Networks } from './networks.js';
+import type { EndpointRecord, NetworkRecord, ServiceRecord } from './records.js';
 import { configureEndpoint, handOverDefaultRoute, nextIfname } from './sandbox-config.js';
 import { Services } from './services.js';
 import type {
@@ -35,6 +36,8 @@ export interface ControllerOptions {
   dns: DnsHooks;
   /** The load balancer of vip services; without it only dnsrr services can be made. */
   lb?: LbHooks;
+  /** The cluster: global networks, their services and addresses; absent without --cluster. */
+  cluster?: ClusterHooks;
   /** Where failures that no caller hears of go (an undo that failed too); stderr by default. */
   log?: (line: string) => void;
 }
@@ -48,7 +51,11 @@ export class NetworkController implements Controller, NetworkContext {
   readonly firewall: FirewallHooks;
   readonly dns: DnsHooks;
   readonly services: Services;
+  readonly serviceRecords: Records<ServiceRecord>;
+  /** Networks made, removed, and their addresses (networks.ts). */
+  readonly nets: Networks;
   readonly lb: LbHooks | undefined;
+  readonly cluster: ClusterHooks | undefined;
   /** Networks, endpoints and services that a restart could not bring back, by id (daemon/reconcile.ts). */
   readonly failed = new Map<string, { code: string; message: string }>();
   readonly log: (line: string) => void;
@@ -64,8 +71,11 @@ export class NetworkController implements Controller, NetworkContext {
     this.firewall = o.firewall;
     this.dns = o.dns;
     this.lb = o.lb;
+    this.cluster = o.cluster;
     this.log = o.log ?? ((l) => process.stderr.write(`cnmd: ${l}\n`));
-    this.services = new Services(this, new Records(o.store, 'svc'), o.lb);
+    this.serviceRecords = new Records(o.store, 'svc');
+    this.nets = new Networks(this);
+    this.services = new Services(this, this.serviceRecords, o.lb);
   }
 
   /** The links of the host: the namespace the daemon runs in. */
@@ -109,93 +119,32 @@ export class NetworkController implements Controller, NetworkContext {
   }
 
   createNetwork(spec: NetworkSpec, opts: { origin?: 'docker' } = {}): Promise<NetworkInfo> {
-    return this.serial(async () => {
-      if (this.networks.all().some((n) => n.spec.name === spec.name)) {
-        throw new SidecarError('SIDECAR_NETWORK_EXISTS', `network ${spec.name} exists already`);
-      }
-      const driver = this.drivers.check(spec);
-      const host = await this.host();
-      const id = randomBytes(32).toString('hex');
-      const device = await driver.device(id, spec);
-      const avoid = (await host.routes(4)).filter((r) => r.dst !== 'default').map((r) => r.dst);
-      const pool4 = await this.ipam.requestPool({
-        ...(spec.subnet ? { subnet: spec.subnet } : { avoid }),
-        ...(spec.ipRange ? { ipRange: spec.ipRange } : {}),
-        ...(spec.gateway ? { gateway: spec.gateway } : {}),
-      });
-      const rec: NetworkRecord = {
-        id,
-        spec,
-        device,
-        pool4: pool4.id,
-        subnet: pool4.subnet,
-        created: new Date().toISOString(),
-        state: 'creating',
-        ...(opts.origin ? { origin: opts.origin } : {}),
-      };
-      if (pool4.gateway) rec.gateway = pool4.gateway;
-      try {
-        if (spec.ipv6) {
-          const pool6 = await this.ipam.requestPool({
-            ...(spec.subnet6 ? { subnet: spec.subnet6 } : { family: 6 }),
-            ...(spec.gateway6 ? { gateway: spec.gateway6 } : {}),
-          });
-          rec.pool6 = pool6.id;
-          rec.subnet6 = pool6.subnet;
-          if (pool6.gateway) rec.gateway6 = pool6.gateway;
-        }
-        await this.networks.put(rec);
-        await this.buildNetwork(rec);
-        rec.state = 'ready';
-        await this.networks.put(rec);
-      } catch (err) {
-        await this.destroyNetwork(rec).catch(this.logged(`undoing network ${spec.name}`));
-        throw err;
-      }
-      return this.#netInfo(rec);
-    });
+    return this.serial(async () => this.#netInfo(await this.nets.create(spec, opts)));
+  }
+
+  removeNetwork(name: string): Promise<void> {
+    return this.serial(() => this.nets.remove(this.network(name)));
+  }
+
+  buildNetwork(rec: NetworkRecord): Promise<void> {
+    return this.nets.build(rec);
+  }
+
+  destroyNetwork(rec: NetworkRecord): Promise<void> {
+    return this.nets.destroy(rec);
+  }
+
+  requestAddress(net: NetworkRecord, req: AddressRequest): Promise<Allocation> {
+    return this.nets.requestAddress(net, req);
+  }
+
+  releaseAddress(net: NetworkRecord, address: string): Promise<void> {
+    return this.nets.releaseAddress(net, address);
   }
 
   /** The driver of a network. */
   driverOf(net: NetworkRecord): NetworkDriver {
     return this.drivers.get(net.spec.driver);
-  }
-
-  /** Makes the kernel side of a network (its driver's part); again after a restart. */
-  async buildNetwork(rec: NetworkRecord): Promise<void> {
-    await this.driverOf(rec).buildNetwork(rec);
-  }
-
-  removeNetwork(name: string): Promise<void> {
-    return this.serial(async () => {
-      const rec = this.network(name);
-      const eps = this.endpoints.all().filter((e) => e.network === rec.id && !e.lb);
-      const svcs = this.services.records.all().filter((s) => s.network === rec.id);
-      if (svcs.length > 0) {
-        throw new SidecarError(
-          'SIDECAR_NETWORK_IN_USE',
-          `network ${name} has ${svcs.length} service(s): remove them first`,
-        );
-      }
-      if (eps.length > 0) {
-        throw new SidecarError(
-          'SIDECAR_NETWORK_IN_USE',
-          `network ${name} has ${eps.length} endpoint(s): detach them first`,
-        );
-      }
-      await this.destroyNetwork(rec);
-    });
-  }
-
-  /** Undoes whatever part of a network exists; safe on a half-made one. */
-  async destroyNetwork(rec: NetworkRecord): Promise<void> {
-    await this.driverOf(rec).deleteNetwork(rec);
-    for (const pool of [rec.pool4, rec.pool6]) {
-      if (!pool || !this.ipam.pool(pool)) continue;
-      for (const a of this.ipam.addresses(pool)) await this.ipam.releaseAddress(pool, a.address);
-      await this.ipam.releasePool(pool);
-    }
-    await this.networks.delete(rec.id);
   }
 
   // ---- services ----
@@ -287,10 +236,7 @@ export class NetworkController implements Controller, NetworkContext {
     // Addresses first, then the record that names them (one write fewer per attach): a crash
     // between the two leaves addresses no record holds, which reconcile returns to the pool.
     try {
-      const a4 = await this.ipam.requestAddress(net.pool4, {
-        ...(spec.ip ? { address: spec.ip } : {}),
-        mac: spec.mac ?? true,
-      });
+      const a4 = await this.requestAddress(net, { ...(spec.ip ? { address: spec.ip } : {}), mac: spec.mac ?? true });
       ep.ip = a4.address;
       if (a4.mac) ep.mac = a4.mac;
       if (net.pool6)
@@ -299,6 +245,7 @@ export class NetworkController implements Controller, NetworkContext {
       await this.buildEndpoint(net, ep);
       ep.state = 'ready';
       await this.endpoints.put(ep);
+      if (net.spec.scope === 'global') this.cluster?.publish(net, ep, true);
       // A task joins its service only now that its container is up (moby/moby#38841).
       await this.services.touched(ep);
     } catch (err) {
@@ -365,7 +312,8 @@ export class NetworkController implements Controller, NetworkContext {
     if (net) await this.driverOf(net).leave(net, ep);
     if (net) {
       const what = `releasing the address of endpoint ${ep.id.slice(0, 12)}`;
-      if (ep.ip) await this.ipam.releaseAddress(net.pool4, ep.ip).catch(this.logged(what));
+      if (net.spec.scope === 'global') this.cluster?.publish(net, ep, false);
+      if (ep.ip) await this.releaseAddress(net, ep.ip).catch(this.logged(what));
       if (ep.ip6 && net.pool6) await this.ipam.releaseAddress(net.pool6, ep.ip6).catch(this.logged(what));
     }
     await this.endpoints.delete(ep.id);

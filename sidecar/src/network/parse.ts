@@ -61,6 +61,7 @@ export function parseNetworkSpec(body: unknown): NetworkSpec {
       'mtu',
       'icc',
       'options',
+      'scope',
     ],
     'a network',
   );
@@ -94,6 +95,8 @@ export function parseNetworkSpec(body: unknown): NetworkSpec {
   if (subnet6) spec.subnet6 = subnet6;
   if (gateway6) spec.gateway6 = gateway6;
   if ((subnet6 || gateway6) && !spec.ipv6) throw invalid('subnet6 and gateway6 need ipv6: true');
+  const scope = str(b, 'scope', (s) => s === 'local' || s === 'global', 'is not local or global');
+  if (scope) spec.scope = scope as 'local' | 'global';
   if ((gateway || ipRange) && !subnet) throw invalid('gateway and ipRange need a subnet');
   return spec;
 }

@@ -59,6 +59,27 @@ export interface EndpointRecord {
   dns?: DnsSettings;
 }
 
+/** What this host knows of an endpoint on a global network of another host (from the cluster). */
+export interface RemoteEndpoint {
+  /** The host it is on. */
+  host: string;
+  id: string;
+  /** The network's id. */
+  network: string;
+  containerId: string;
+  name?: string;
+  aliases: string[];
+  hostname?: string;
+  ip?: string;
+  ip6?: string;
+  mac?: string;
+  service?: string;
+  weight?: number;
+}
+
+/** A task of a service as DNS and the load balancer see it: a local endpoint or a remote one. */
+export type ServiceTask = Pick<EndpointRecord, 'containerId' | 'name' | 'ip' | 'ip6' | 'weight'>;
+
 export interface ServiceRecord {
   id: string;
   spec: ServiceSpec;

@@ -5,7 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { SidecarError } from '../errors.js';
 import type { NetworkContext } from './context.js';
 import type { LbHooks } from './hooks.js';
-import type { EndpointRecord, NetworkRecord, PublishTarget, ServiceRecord } from './records.js';
+import { needCluster } from './networks.js';
+import type { EndpointRecord, NetworkRecord, PublishTarget, ServiceRecord, ServiceTask } from './records.js';
 import type { ServiceInfo, ServiceSpec } from './spec.js';
 import type { Records } from './store.js';
 
@@ -57,6 +58,11 @@ export class Services {
     // Before anything is taken: a host port in use refuses the service and changes nothing.
     await this.#c.firewall.checkPorts(spec.publish ?? []);
     const rec: ServiceRecord = { id: randomBytes(32).toString('hex'), spec, network: net.id };
+    // A service of a global network is the cluster's: its VIP from this host's blocks, its mark
+    // unique in the cluster, its record put for every host (where a second of its name fails).
+    const global = net.spec.scope === 'global';
+    const cluster = global ? needCluster(this.#c, 'a service of a global network') : undefined;
+    let shared = false;
     try {
       if (spec.mode === 'vip') {
         if (!this.#lb) throw new SidecarError('SIDECAR_LB_UNAVAILABLE', 'vip services need the load balancer');
@@ -66,17 +72,22 @@ export class Services {
             `${net.spec.driver} networks balance no VIP: use mode dnsrr`,
           );
         }
-        rec.vip = (await this.#c.ipam.requestAddress(net.pool4, spec.vip ? { address: spec.vip } : {})).address;
-        rec.mark = await this.#c.ipam.requestId('mark');
+        rec.vip = (await this.#c.requestAddress(net, spec.vip ? { address: spec.vip } : {})).address;
+        rec.mark = global ? await cluster!.requestMark() : await this.#c.ipam.requestId('mark');
         if (net.pool6) {
           rec.vip6 = (await this.#c.ipam.requestAddress(net.pool6, spec.vip6 ? { address: spec.vip6 } : {})).address;
           rec.mark6 = await this.#c.ipam.requestId('mark');
         }
       }
+      if (cluster) {
+        await cluster.createService(net, rec);
+        shared = true;
+      }
       await this.records.put(rec);
       await this.refresh(rec);
       for (const p of spec.publish ?? []) await this.#c.firewall.publish(net, this.#published(rec), p);
     } catch (err) {
+      if (shared) await cluster!.removeService(net, rec).catch(this.#c.logged(`undoing service ${spec.name}`));
       await this.#destroy(rec).catch(this.#c.logged(`undoing service ${spec.name}`));
       throw err;
     }
@@ -102,29 +113,52 @@ export class Services {
         `service ${name} has ${tasks.length} task(s): detach them first`,
       );
     }
+    const net = this.#c.networks.get(rec.network);
+    if (net?.spec.scope === 'global') await needCluster(this.#c, 'a global service').removeService(net, rec);
     await this.#destroy(rec);
   }
 
-  async #destroy(rec: ServiceRecord): Promise<void> {
+  /** The cluster has a service of a global network: this host balances and answers it too. */
+  async adopt(rec: ServiceRecord): Promise<void> {
+    if (this.records.get(rec.id)) return;
+    await this.records.put(rec);
+    await this.refresh(rec);
+  }
+
+  /** The cluster removed it: this host stops answering it; its VIP goes back where it is held. */
+  async drop(id: string): Promise<void> {
+    const rec = this.records.get(id);
+    if (rec) await this.#destroy(rec, { mark: false });
+  }
+
+  async #destroy(rec: ServiceRecord, release = { mark: true }): Promise<void> {
     const net = this.#c.networks.get(rec.network);
     if (net) {
       for (const p of rec.spec.publish ?? []) await this.#c.firewall.unpublish(net, this.#published(rec), p);
       this.#c.dns.service(net, rec, undefined);
       if (rec.vip || rec.spec.health) await this.#lb?.remove(net, rec);
       const what = this.#c.logged(`releasing the VIP of service ${rec.spec.name}`);
-      if (rec.vip) await this.#c.ipam.releaseAddress(net.pool4, rec.vip).catch(what);
+      // A global service's VIP is held by the host that made it: elsewhere this returns nothing.
+      if (rec.vip) await this.#c.releaseAddress(net, rec.vip).catch(what);
       if (rec.vip6 && net.pool6) await this.#c.ipam.releaseAddress(net.pool6, rec.vip6).catch(what);
     }
-    for (const m of [rec.mark, rec.mark6])
-      if (m !== undefined) await this.#c.ipam.releaseId('mark', m).catch(this.#c.logged(`releasing mark ${m}`));
+    for (const m of release.mark ? [rec.mark, rec.mark6] : []) {
+      if (m === undefined) continue;
+      const done = net?.spec.scope === 'global' ? this.#c.cluster?.releaseMark(m) : this.#c.ipam.releaseId('mark', m);
+      await done?.catch(this.#c.logged(`releasing mark ${m}`));
+    }
     await this.records.delete(rec.id);
   }
 
-  /** The service's tasks: ready endpoints attached to it, on its network. */
-  tasks(rec: ServiceRecord): EndpointRecord[] {
-    return this.#c.endpoints
+  /** The service's tasks: ready endpoints attached to it, on its network, here and (for a global
+   * network) on the other live hosts. */
+  tasks(rec: ServiceRecord): ServiceTask[] {
+    const here: ServiceTask[] = this.#c.endpoints
       .all()
       .filter((e) => e.service === rec.spec.name && e.network === rec.network && e.state === 'ready' && !e.mode);
+    const net = this.#c.networks.get(rec.network);
+    if (net?.spec.scope !== 'global' || !this.#c.cluster) return here;
+    return [...here, ...this.#c.cluster.remoteEndpoints(net).filter((e) => e.service === rec.spec.name)];
   }
 
   /** Brings DNS and the load balancer in line with the service's tasks now. */
@@ -132,7 +166,7 @@ export class Services {
     if (!net) return;
     const tasks = this.tasks(rec);
     if ((rec.vip || rec.spec.health) && this.#lb) {
-      const weight = (t: EndpointRecord) => t.weight ?? 1;
+      const weight = (t: ServiceTask) => t.weight ?? 1;
       await this.#lb.sync(
         net,
         rec,
@@ -159,12 +193,12 @@ export class Services {
     return rec.spec.health && this.#lb ? this.#lb.unhealthy(net, rec) : new Set();
   }
 
-  #healthy(t: EndpointRecord, out: Set<string>): boolean {
+  #healthy(t: ServiceTask, out: Set<string>): boolean {
     return !(t.ip && out.has(t.ip)) && !(t.ip6 && out.has(t.ip6));
   }
 
   /** Refreshes the services an endpoint is (or was) a task of. */
-  async touched(ep: EndpointRecord): Promise<void> {
+  async touched(ep: Pick<EndpointRecord, 'service' | 'network'>): Promise<void> {
     if (!ep.service) return;
     for (const rec of this.records.all()) {
       if (rec.spec.name === ep.service && rec.network === ep.network) await this.refresh(rec);

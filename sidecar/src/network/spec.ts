@@ -21,6 +21,8 @@ export interface NetworkSpec {
   icc: boolean;
   /** Driver options: `parent` for macvlan. */
   options: Record<string, string>;
+  /** local: this host's (the default); global: the cluster's, on every host (--cluster). */
+  scope?: 'local' | 'global';
 }
 
 export interface PortSpec {

@@ -1,0 +1,397 @@
+import type { Allocation, Ipam, Store } from '@cnmd/ipam';
+import { SidecarError } from '../errors.js';
+import type { ClusterHooks } from '../network/hooks.js';
+import type { EndpointRecord, NetworkRecord, RemoteEndpoint, ServiceRecord } from '../network/records.js';
+import type { NetworkSpec } from '../network/spec.js';
+import { Blocks } from './blocks.js';
+import { Claims } from './claims.js';
+import { GlobalRecords } from './globals.js';
+import { BUCKET_NAMES, type Bucket, type Buckets, casPut, type KvWatch } from './kv.js';
+import { Liveness } from './liveness.js';
+import { NatsKv } from './nats.js';
+import { ownRecord, putOwn } from './own.js';
+import * as R from './records.js';
+import { BucketView, type Decoder } from './view.js';
+
+export interface ClusterOptions {
+  hostId: string;
+  /** This host's underlay address, told to the others (the overlay's VTEP). */
+  advertiseAddr?: string;
+  /** nats://host:port of the NATS servers. */
+  servers: string[];
+  creds?: string;
+  tlsCa?: string;
+  /** A host silent this long is withdrawn from every other host's DNS and LB (ms). */
+  graceMs: number;
+  /** This host's store (its blocks) and IPAM (the pools of global networks). */
+  store: Store;
+  ipam: Ipam;
+  log: (line: string) => void;
+  /** Buckets to use instead of a NATS connection (tests). */
+  buckets?: Buckets;
+}
+
+/** What the cluster tells the controller (apply.ts), and asks of it. */
+export interface ClusterSink {
+  network(now: R.ClusterNetwork | undefined, old: R.ClusterNetwork | undefined): void;
+  service(now: R.ClusterService | undefined, old: R.ClusterService | undefined): void;
+  /** An endpoint of another live host came, changed or went (its host died: it went). */
+  endpoint(now: RemoteEndpoint | undefined, old: RemoteEndpoint | undefined): void;
+  /** This host's endpoints on global networks, as they should be in the cluster. */
+  own(): EndpointRecord[];
+}
+
+export interface ClusterStatus {
+  host: string;
+  connected: boolean;
+  server?: string;
+  servers: string[];
+  hosts: { host: string; addr?: string; lastHeartbeatMs?: number; alive: boolean }[];
+}
+
+export class Cluster implements ClusterHooks {
+  readonly hostId: string;
+  readonly blocks: Blocks;
+  readonly networks: BucketView<R.ClusterNetwork>;
+  readonly endpoints: BucketView<R.ClusterEndpoint>;
+  readonly services: BucketView<R.ClusterService>;
+  readonly hosts: BucketView<R.ClusterHost>;
+  readonly claims: BucketView<R.ClusterClaim>;
+  readonly #o: ClusterOptions;
+  readonly #claims: Claims;
+  readonly #globals: GlobalRecords;
+  #sink: ClusterSink | undefined;
+  #kv: Buckets | undefined;
+  #nats: NatsKv | undefined;
+  #watches: KvWatch[] = [];
+  readonly #liveness: Liveness;
+  #synced = false;
+  #dirty = true;
+  #resyncing: Promise<void> | undefined;
+  #again = false;
+  #publishing: Promise<unknown> = Promise.resolve();
+  #timer: NodeJS.Timeout | undefined;
+  #rewatch: NodeJS.Timeout | undefined;
+  #ticking = false;
+  /** When this host last heard its own heartbeat through the watch, and whether it is deaf. */
+  #echo: number | undefined;
+  #deaf = false;
+  /** The oldest beat put since the last echo (when the watch should have told it). */
+  #lastBeat: number | undefined;
+  #closed = false;
+  readonly #started = Date.now();
+
+  constructor(o: ClusterOptions) {
+    this.#o = o;
+    this.hostId = o.hostId;
+    const refused = (bucket: string) => (key: string, why: string) =>
+      o.log(`cluster: ignored ${bucket} ${key}: ${why}`);
+    const view = <T>(bucket: string, decode: Decoder<T>, change: (k: string, n?: T, o?: T) => void) =>
+      new BucketView<T>(decode, { change, refused: refused(bucket) });
+    this.networks = view(BUCKET_NAMES.networks, R.decodeNetwork, (_, n, old) => this.#sink?.network(n, old));
+    this.services = view(BUCKET_NAMES.services, R.decodeService, (_, n, old) => this.#sink?.service(n, old));
+    this.endpoints = view(BUCKET_NAMES.endpoints, R.decodeEndpoint, (_, n, old) => this.#endpointChanged(n, old));
+    this.#liveness = new Liveness(o.hostId, o.graceMs, (host, alive) => this.#hostChanged(host, alive));
+    this.hosts = view(BUCKET_NAMES.hosts, R.decodeHost, (key, n) => {
+      if (key === o.hostId && n) {
+        this.#echo = performance.now();
+        this.#lastBeat = undefined;
+      }
+      this.#liveness.heard(key, n !== undefined);
+    });
+    this.claims = view(BUCKET_NAMES.ipam, R.decodeClaim, () => {});
+    this.blocks = new Blocks(o.store, {
+      hostId: o.hostId,
+      ipam: o.ipam,
+      bucket: () => this.#bucket('ipam'),
+      holder: (network, index) => this.claims.get(R.blockKey(network, index))?.host,
+      log: o.log,
+    });
+    this.#globals = new GlobalRecords({
+      hostId: o.hostId,
+      networks: this.networks,
+      endpoints: this.endpoints,
+      services: this.services,
+      claims: this.claims,
+      subnet: (given) => this.#claims.subnet(given),
+      bucket: (k) => this.#bucket(k),
+    });
+    this.#claims = new Claims({
+      hostId: o.hostId,
+      claims: this.claims,
+      networks: this.networks,
+      blocks: this.blocks,
+      bucket: () => this.#bucket('ipam'),
+      log: o.log,
+    });
+  }
+
+  /** Loads this host's blocks from its store (before the controller's reconcile). */
+  async load(): Promise<void> {
+    await this.blocks.records.load();
+  }
+
+  /** Starts following the cluster, in the background: the daemon serves whether NATS is up or not. */
+  start(sink: ClusterSink): void {
+    this.#sink = sink;
+    const every = Math.max(50, Math.floor(this.#o.graceMs / 4));
+    this.#timer = setInterval(() => void this.#tick(), every);
+    this.#timer.unref();
+    if (this.#o.buckets) {
+      this.#kv = this.#o.buckets;
+      void this.resync();
+      return;
+    }
+    NatsKv.connect({
+      servers: this.#o.servers,
+      name: this.hostId,
+      ...(this.#o.creds ? { creds: this.#o.creds } : {}),
+      ...(this.#o.tlsCa ? { tlsCa: this.#o.tlsCa } : {}),
+      onStatus: (up, server) => {
+        this.#o.log(`cluster: ${up ? 'reconnected to' : 'lost'} ${server}`);
+        if (up) void this.resync();
+      },
+    }).then(
+      (nats) => {
+        if (this.#closed) return void nats.close();
+        this.#nats = nats;
+        this.#kv = nats.buckets;
+        this.#o.log(`cluster: connected to ${nats.server} as ${this.hostId}`);
+        void this.resync();
+      },
+      (err) => this.#o.log(`cluster: cannot connect: ${(err as Error).message}`),
+    );
+  }
+
+  get connected(): boolean {
+    return this.#kv !== undefined && (this.#nats?.connected ?? true);
+  }
+
+  /**
+   * Watches every bucket again and applies what differs from the view; puts this host's own
+   * records back where they differ; beats. Runs again if asked while running.
+   */
+  resync(): Promise<void> {
+    if (this.#resyncing) {
+      this.#again = true;
+      return this.#resyncing;
+    }
+    this.#resyncing = (async () => {
+      do {
+        this.#again = false;
+        try {
+          await this.#resyncOnce();
+        } catch (err) {
+          this.#o.log(`cluster: resync: ${(err as Error).message}`);
+        }
+      } while (this.#again && !this.#closed);
+      this.#resyncing = undefined;
+    })();
+    return this.#resyncing;
+  }
+
+  async #resyncOnce(): Promise<void> {
+    const kv = this.#kv;
+    if (!kv) return;
+    for (const w of this.#watches.splice(0)) w.stop();
+    const views = { networks: this.networks, hosts: this.hosts, ipam: this.claims, services: this.services };
+    // Networks and hosts first: the endpoints and services that follow find them.
+    for (const [k, v] of Object.entries(views) as [keyof Buckets, BucketView<unknown>][]) await this.#watch(kv[k], v);
+    await this.#watch(kv.endpoints, this.endpoints);
+    this.#liveness.forgive();
+    for (const h of this.hosts.values()) this.#liveness.known(h.host);
+    this.#synced = true;
+    await this.#beat();
+    await this.#claims.syncBlocks();
+    await this.#publishOwn();
+  }
+
+  #watch<T>(bucket: Bucket, view: BucketView<T>): Promise<void> {
+    return new Promise((resolve, reject) => {
+      view.beginSnapshot();
+      bucket
+        .watch(
+          (c) => view.apply(c),
+          () => {
+            view.endSnapshot();
+            resolve();
+          },
+          () => this.#watchEnded(bucket.name),
+        )
+        .then((w) => this.#watches.push(w), reject);
+    });
+  }
+
+  /** A watch ended by itself: watch everything again (soon, so a dying server is not hammered). */
+  #watchEnded(bucket: string): void {
+    if (this.#closed || this.#rewatch) return;
+    this.#o.log(`cluster: the watch of ${bucket} ended; watching again`);
+    this.#rewatch = setTimeout(() => {
+      this.#rewatch = undefined;
+      void this.resync();
+    }, 250);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#timer);
+    clearTimeout(this.#rewatch);
+    for (const w of this.#watches.splice(0)) w.stop();
+    await this.#publishing.catch(() => {});
+    await this.#nats?.close();
+  }
+
+  status(): ClusterStatus {
+    return {
+      host: this.hostId,
+      connected: this.connected,
+      ...(this.#nats ? { server: this.#nats.server } : {}),
+      servers: this.#o.servers,
+      hosts: this.hosts.values().map((h) => {
+        const since = this.#liveness.since(h.host);
+        return {
+          host: h.host,
+          ...(h.addr ? { addr: h.addr } : {}),
+          ...(since !== undefined ? { lastHeartbeatMs: since } : {}),
+          alive: this.#liveness.alive(h.host),
+        };
+      }),
+    };
+  }
+
+  // ---- ClusterHooks: what the controller asks ----
+
+  createNetwork(spec: NetworkSpec): Promise<{ id: string; subnet: string; gateway?: string; created: string }> {
+    return this.#globals.createNetwork(spec);
+  }
+
+  removeNetwork(net: NetworkRecord): Promise<void> {
+    return this.#globals.removeNetwork(net);
+  }
+
+  createService(net: NetworkRecord, rec: ServiceRecord): Promise<void> {
+    return this.#globals.createService(net, rec);
+  }
+
+  removeService(net: NetworkRecord, rec: ServiceRecord): Promise<void> {
+    return this.#globals.removeService(net, rec);
+  }
+
+  requestAddress(net: NetworkRecord, req: { address?: string; mac?: boolean | string }): Promise<Allocation> {
+    return this.blocks.request(net, req);
+  }
+
+  releaseAddress(net: NetworkRecord, address: string): Promise<void> {
+    return this.blocks.release(net, address);
+  }
+
+  publish(_net: NetworkRecord, ep: EndpointRecord, on: boolean): void {
+    if (!this.connected) {
+      this.#dirty = true; // put back by the next resync
+      return;
+    }
+    const key = R.endpointKey(this.hostId, ep.id);
+    const bucket = this.#kv!.endpoints;
+    // One at a time, in order: a detach right after its attach must not be overtaken by it.
+    this.#publishing = this.#publishing
+      .then(
+        (): Promise<unknown> => (on ? casPut(bucket, key, R.encode(ownRecord(this.hostId, ep))) : bucket.delete(key)),
+      )
+      .catch(() => {
+        this.#dirty = true;
+      });
+  }
+
+  requestMark(): Promise<number> {
+    return this.#claims.mark();
+  }
+
+  async releaseMark(mark: number): Promise<void> {
+    await this.#bucket('ipam').delete(R.markKey(mark));
+  }
+
+  remoteEndpoints(net: NetworkRecord): RemoteEndpoint[] {
+    return this.endpoints.values().filter((e) => e.network === net.id && this.#live(e.host));
+  }
+
+  // ---- inside ----
+
+  #live(host: string): boolean {
+    return host !== this.hostId && this.#liveness.alive(host);
+  }
+
+  #endpointChanged(now: R.ClusterEndpoint | undefined, old: R.ClusterEndpoint | undefined): void {
+    const host = (now ?? old)!.host;
+    if (host === this.hostId) return;
+    this.#liveness.known(host); // an endpoint's host that never beats is gone after the grace
+    if (this.#live(host)) this.#sink?.endpoint(now, old);
+  }
+
+  /** A host came back or went: every endpoint of it is restored or withdrawn. */
+  #hostChanged(host: string, alive: boolean): void {
+    this.#o.log(`cluster: host ${host} is ${alive ? 'back' : 'gone'}`);
+    for (const e of this.endpoints.values()) {
+      if (e.host === host) this.#sink?.endpoint(alive ? e : undefined, alive ? undefined : e);
+    }
+  }
+
+  /**
+   * Beats, judges the other hosts, puts back what failed to go out. This host's own heartbeat
+   * coming back through its watch says the watch hears: a beat put a while ago and not heard
+   * back is a stalled watch (a server died under its consumer), watched again at once; and
+   * while it does not hear, nobody is judged (a deaf host would take every other for gone).
+   */
+  async #tick(): Promise<void> {
+    if (!this.connected || !this.#synced || this.#resyncing || this.#ticking) return;
+    this.#ticking = true;
+    try {
+      const put = await this.#beat();
+      const now = performance.now();
+      const hearing = this.#echo !== undefined && now - this.#echo < this.#o.graceMs / 2;
+      if (hearing) {
+        if (this.#deaf) this.#liveness.forgive();
+        this.#deaf = false;
+        this.#liveness.check();
+      } else {
+        this.#deaf = true;
+        if (put !== undefined && now - put > 1000) this.#watchEnded('cnmd_hosts (stalled)');
+      }
+      if (this.#dirty) await this.#publishOwn().catch(() => {});
+    } finally {
+      this.#ticking = false;
+    }
+  }
+
+  async #publishOwn(): Promise<void> {
+    const kv = this.#kv;
+    if (!kv || !this.#sink) return;
+    this.#dirty = false;
+    if (!(await putOwn(kv.endpoints, this.endpoints, this.hostId, this.#sink.own()))) this.#dirty = true;
+  }
+
+  /** Puts this host's heartbeat; when it went in (performance.now()), or undefined. */
+  async #beat(): Promise<number | undefined> {
+    const beat: R.ClusterHost = {
+      v: 1,
+      host: this.hostId,
+      ...(this.#o.advertiseAddr ? { addr: this.#o.advertiseAddr } : {}),
+      at: Date.now(),
+      started: this.#started,
+    };
+    try {
+      await casPut(this.#bucket('hosts'), this.hostId, R.encode(beat));
+      this.#lastBeat ??= performance.now();
+      return this.#lastBeat;
+    } catch {
+      return undefined;
+    }
+  }
+
+  #bucket(k: keyof Buckets): Bucket {
+    if (!this.#kv || !this.connected) {
+      throw new SidecarError('SIDECAR_CLUSTER_UNAVAILABLE', 'the cluster (NATS) cannot be reached now');
+    }
+    return this.#kv[k];
+  }
+}
