@@ -2,8 +2,9 @@
 // enters: a bad one gets a clear error code and changes nothing), and its mapping to the
 // data planes' VirtualService. Docker's model: a service has a VIP from its network's subnet
 // (endpoint mode "vip") or none (mode "dnsrr": DNS answers with the tasks, nothing to balance).
+import { type Cidr, contains, type Family } from '@cnmd/netutil';
 import { invalid, LbError } from './errors.js';
-import { type Cidr, canonical, contains, type Family, isNetworkAddress, parseAddr, parseCidr } from './ip.js';
+import { canonical, isNetworkAddress, parseAddr, parseCidr } from './ip.js';
 import type { Backend, Proto, Scheduler, ServicePort, VirtualService } from './types.js';
 
 export type EndpointMode = 'vip' | 'dnsrr';

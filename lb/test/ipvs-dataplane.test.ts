@@ -1,12 +1,13 @@
 // IpvsDataPlane's difference, without a kernel: a fake generic netlink socket answers like
 // IPVS (it keeps the services and destinations the requests describe) and records what was
 // sent. The kernel-backed behaviour (traffic, drain) is in ipvs.vm.test.ts.
+import { attr, nested, parseAttrs, str, u16, u32 } from '@cnmd/netutil';
 import { describe, expect, it } from 'vitest';
 import { IpvsDataPlane } from '../src/dataplanes/ipvs.js';
 import { LbNetlinkError } from '../src/errors.js';
 import { type GenlRequest, IpvsCmd } from '../src/ipvs/codec.js';
 import type { GenlSocket } from '../src/ipvs/genl-socket.js';
-import { attr, decodeGenl, nested, parseAttrs, str, u16, u32 } from '../src/ipvs/netlink.js';
+import { decodeGenl } from '../src/ipvs/netlink.js';
 import type { VirtualService } from '../src/types.js';
 
 const FAMILY = 0x20;
@@ -35,17 +36,18 @@ class FakeIpvs {
     switch (g.cmd) {
       case IpvsCmd.GET_SERVICE:
         return [...this.services].map(([m, x]) =>
-          Buffer.concat([Buffer.from([1, 1, 0, 0]), nested(1, [u16(1, 2), u32(5, m), str(6, x.sched)])]),
+          Buffer.concat([Buffer.from([1, 1, 0, 0]), nested(1, u16(1, 2), u32(5, m), str(6, x.sched))]),
         );
       case IpvsCmd.GET_DEST:
         return [...(s?.dests ?? [])].map(([a, w]) =>
           Buffer.concat([
             Buffer.from([5, 1, 0, 0]),
-            nested(2, [
+            nested(
+              2,
               attr(1, Buffer.concat([Buffer.from(a.split('.').map(Number)), Buffer.alloc(12)])),
               attr(2, Buffer.alloc(2)),
               u32(4, w),
-            ]),
+            ),
           ]),
         );
       case IpvsCmd.NEW_SERVICE:

@@ -3,8 +3,9 @@
 // the LB sandbox. apply() sends only the difference from what the kernel holds (a mirror, read
 // from the kernel first and again after any failure); it never flushes, since IPVS keeps a
 // deleted destination for as long as its connections live (DESIGN.md, "Load balancing").
+import type { Family } from '@cnmd/netutil';
 import { LbError } from '../errors.js';
-import { canonical, type Family, familyOf, parseAddr } from '../ip.js';
+import { canonical, familyOf, parseAddr } from '../ip.js';
 import type { GenlRequest, IpvsService } from '../ipvs/codec.js';
 import { GenlSocket } from '../ipvs/genl-socket.js';
 import { Ipvs } from '../ipvs/ipvs.js';

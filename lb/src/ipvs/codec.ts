@@ -1,24 +1,25 @@
 // The IPVS generic netlink family, encoded and decoded as ipvsadm (libipvs) does it, byte for
 // byte (test/ipvs-codec.test.ts compares with messages captured from ipvsadm 1.31 on Linux 6.1).
 // Constants: include/uapi/linux/ip_vs.h and genetlink.h. Only what fwmark NAT services need.
-import { type Family, formatAddr, parseAddr } from '../ip.js';
 import {
   AttrWriter,
+  addrFromBytes,
   attr,
-  decodeGenl,
-  encodeNlMessage,
-  NLM_F_ACK,
-  NLM_F_DUMP,
-  NLM_F_REQUEST,
+  type Family,
+  formatAddr,
   nested,
   parseAttrs,
+  parseIp4,
   readStr,
   readU16,
   readU32,
   str,
   u16,
   u32,
-} from './netlink.js';
+  writeAddr,
+} from '@cnmd/netutil';
+import { parseAddr } from '../ip.js';
+import { decodeGenl, encodeNlMessage, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST } from './netlink.js';
 
 // include/uapi/linux/genetlink.h: the controller resolves a family's name to its id.
 export const GENL_ID_CTRL = 0x10;
@@ -145,7 +146,8 @@ function serviceAttr(s: IpvsService): Buffer {
   const flags = Buffer.alloc(8); // struct ip_vs_flags { u32 flags; u32 mask; }: set every flag
   flags.writeUInt32LE(s.flags ?? 0, 0);
   flags.writeUInt32LE(0xffffffff, 4);
-  return nested(CMD_ATTR_SERVICE, [
+  return nested(
+    CMD_ATTR_SERVICE,
     u16(SVC.AF, af(s.family)),
     u32(SVC.FWMARK, s.fwmark),
     str(SVC.SCHED_NAME, s.scheduler),
@@ -153,27 +155,25 @@ function serviceAttr(s: IpvsService): Buffer {
     u32(SVC.TIMEOUT, s.timeout ?? 0),
     // the persistence netmask: a host's whole address, as ipvsadm defaults it
     u32(SVC.NETMASK, s.family === 4 ? 0xffffffff : 128),
-  ]);
+  );
 }
 
 /** ip_vs.h: addresses are union nf_inet_addr, 16 bytes, an IPv4 one in the first four. */
 function addr16(address: string, out: Buffer, at: number): void {
   // the common case without BigInt: a full sync writes 30,000 of them
-  const q = address.split('.');
-  if (q.length === 4 && q.every((o) => /^\d{1,3}$/.test(o) && Number(o) <= 255)) {
-    for (let i = 0; i < 4; i++) out[at + i] = Number(q[i]);
+  const v4 = parseIp4(address);
+  if (v4 >= 0) {
+    out.writeUInt32BE(v4, at);
     return;
   }
   const a = parseAddr(address);
   if (!a) throw new TypeError(`not an IP address: ${address}`);
-  if (a.family === 4) out.writeUInt32BE(Number(a.value), at);
-  else for (let i = 0; i < 8; i++) out.writeUInt16BE(Number((a.value >> BigInt(112 - 16 * i)) & 0xffffn), at + 2 * i);
+  writeAddr(a, out, at);
 }
 
 function readAddr(b: Buffer | undefined, family: Family): string | undefined {
   if (!b || b.length < 16) return undefined;
-  if (family === 4) return formatAddr({ family, value: BigInt(b.readUInt32BE(0)) });
-  return formatAddr({ family, value: BigInt(`0x${b.subarray(0, 16).toString('hex')}`) });
+  return formatAddr(addrFromBytes(family === 4 ? b.subarray(0, 4) : b));
 }
 
 /** Every field of a destination, as libipvs's ipvs_nl_fill_dest_attr writes it (in its order):
@@ -234,7 +234,7 @@ export const ipvsRequests = (family: number) => ({
     ipvs(
       family,
       IpvsCmd.GET_DEST,
-      [nested(CMD_ATTR_SERVICE, [u16(SVC.AF, af(s.family)), u32(SVC.FWMARK, s.fwmark)])],
+      [nested(CMD_ATTR_SERVICE, u16(SVC.AF, af(s.family)), u32(SVC.FWMARK, s.fwmark))],
       true,
     ),
 });
