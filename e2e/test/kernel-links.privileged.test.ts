@@ -153,6 +153,30 @@ describe.each(kernels)('$name', (k) => {
     expect((await h.link('vx0')).master).toBe((await h.link('br0')).index);
   });
 
+  test('a VXLAN device with static peers: FDB and neighbour entries as bridge and ip show them', async ({ netns }) => {
+    await netns.exec('ip', ['link', 'add', 'under0', 'type', 'veth', 'peer', 'name', 'under1']);
+    await netns.exec('ip', ['addr', 'add', '192.0.2.1/24', 'dev', 'under0']);
+    await using h = await k.open(netns.path);
+    await h.addVxlan({ name: 'vx0', vni: 4097, local: '192.0.2.1', parent: 'under0', proxy: true, up: true });
+    expect(await netns.exec('ip', ['-d', '-o', 'link', 'show', 'dev', 'vx0'])).toMatch(/nolearning proxy/);
+    await h.addFdb('vx0', { mac: '02:42:0a:00:00:05', dst: '192.0.2.7' });
+    await h.addFdb('vx0', { mac: '02:42:0a:00:00:05', dst: '192.0.2.7' }); // again: replaced, not an error
+    await h.addNeighbour('vx0', { ip: '10.0.0.5', mac: '02:42:0a:00:00:05' });
+    expect(await netns.exec('bridge', ['fdb', 'show', 'dev', 'vx0'])).toMatch(
+      /02:42:0a:00:00:05 dst 192\.0\.2\.7 self permanent/,
+    );
+    expect(await netns.exec('ip', ['neigh', 'show', 'dev', 'vx0'])).toMatch(
+      /10\.0\.0\.5 lladdr 02:42:0a:00:00:05 PERMANENT/,
+    );
+    expect(await h.fdb('vx0')).toEqual([{ mac: '02:42:0a:00:00:05', dst: '192.0.2.7' }]);
+    expect(await h.neighbours('vx0')).toEqual([{ ip: '10.0.0.5', mac: '02:42:0a:00:00:05' }]);
+    await h.deleteFdb('vx0', { mac: '02:42:0a:00:00:05', dst: '192.0.2.7' });
+    await h.deleteNeighbour('vx0', '10.0.0.5');
+    await h.deleteNeighbour('vx0', '10.0.0.5'); // gone already: fine
+    expect(await h.fdb('vx0')).toEqual([]);
+    expect(await h.neighbours('vx0')).toEqual([]);
+  });
+
   test('errors carry stable codes, and a failed call changes nothing', async ({ netns, sandbox }) => {
     await using h = await k.open(netns.path);
     await h.addBridge('br0');

@@ -36,6 +36,18 @@ describe('rtnetlink headers', () => {
     expect(b).toEqual(Buffer.from([0, 0, 0, 0, 7, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0]));
   });
 
+  it('struct ndmsg of a static FDB entry, and a neighbour read back', () => {
+    const m = rtnl.ndmsg({ family: rtnl.AF_BRIDGE, index: 7, state: rtnl.NUD_PERMANENT, flags: rtnl.NTF_SELF });
+    // include/uapi/linux/neighbour.h: family, pad1, pad2 (u16), ifindex (s32), state (u16), flags, type
+    expect(m).toEqual(Buffer.from([7, 0, 0, 0, 7, 0, 0, 0, 0x80, 0, 2, 0]));
+    const body = Buffer.concat([
+      rtnl.ndmsg({ family: rtnl.AF_INET, index: 7, state: rtnl.NUD_PERMANENT }),
+      attr(rtnl.NDA_DST, ipBytes('10.0.0.5')),
+      attr(rtnl.NDA_LLADDR, macBytes('02:42:0a:00:00:05')),
+    ]);
+    expect(rtnl.parseNeigh(body)).toEqual({ link: 7, state: 0x80, ip: '10.0.0.5', mac: '02:42:0a:00:00:05' });
+  });
+
   it('struct rtmsg of a default route: main table, boot protocol, universe scope, unicast', () => {
     expect(rtnl.rtmsg({ family: rtnl.AF_INET })).toEqual(Buffer.from([2, 0, 0, 0, 254, 3, 0, 1, 0, 0, 0, 0]));
   });

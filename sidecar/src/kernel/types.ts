@@ -72,8 +72,23 @@ export interface VxlanSpec extends LinkOptions {
   remote?: string;
   /** Learn remote MACs from received packets (default false: cnmd programs the FDB). */
   learning?: boolean;
+  /** ARP suppression (IFLA_VXLAN_PROXY): the device answers ARP requests for addresses its own
+   * neighbour table holds, so they never cross the underlay (default false). */
+  proxy?: boolean;
   /** The underlay link. */
   parent?: string;
+}
+
+/** A permanent neighbour (ARP/NDP) entry on a link: `ip` is reached at `mac`. */
+export interface Neighbour {
+  ip: string;
+  mac: string;
+}
+
+/** A static forwarding entry of a VXLAN device: frames for `mac` go to the VTEP `dst`. */
+export interface FdbEntry {
+  mac: string;
+  dst: string;
 }
 
 /** Changes to an existing link, applied in one request. */
@@ -113,6 +128,18 @@ export interface NetnsLinks extends AsyncDisposable {
   routes(family?: 4 | 6): Promise<Route[]>;
   /** net.ipv4.conf.<name>.arp_notify: announce a new or changed address/MAC with gratuitous ARP. */
   setArpNotify(name: string, on: boolean): Promise<void>;
+  /** Adds (or replaces) a permanent neighbour entry on a link (RTM_NEWNEIGH, NUD_PERMANENT). */
+  addNeighbour(link: string, n: Neighbour): Promise<void>;
+  /** Deletes one; a missing entry is fine. */
+  deleteNeighbour(link: string, ip: string): Promise<void>;
+  /** The permanent neighbour entries of a link. */
+  neighbours(link: string): Promise<Neighbour[]>;
+  /** Adds (or replaces) a static FDB entry of a VXLAN device (AF_BRIDGE, NTF_SELF, permanent). */
+  addFdb(link: string, e: FdbEntry): Promise<void>;
+  /** Deletes one by MAC; a missing entry is fine. */
+  deleteFdb(link: string, e: FdbEntry): Promise<void>;
+  /** The static FDB entries of a VXLAN device that name a destination (the unicast ones). */
+  fdb(link: string): Promise<FdbEntry[]>;
   close(): Promise<void>;
 }
 

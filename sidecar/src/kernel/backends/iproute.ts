@@ -8,11 +8,13 @@ import { checkIp, checkMac, checkMtu, checkName, checkNetns, checkVni, writeIpv4
 import { parsePrefix } from '../rtnl/inet.js';
 import type {
   Address,
+  FdbEntry,
   Kernel,
   Link,
   LinkChange,
   LinkOptions,
   MacvlanSpec,
+  Neighbour,
   NetnsLinks,
   Route,
   VethSpec,
@@ -28,10 +30,10 @@ export class IprouteKernel implements Kernel {
   }
 }
 
-function prefixFor(netns: string | undefined): [string, string[]] {
-  if (netns === undefined) return ['ip', []];
+function prefixFor(tool: 'ip' | 'bridge', netns: string | undefined): [string, string[]] {
+  if (netns === undefined) return [tool, []];
   const named = /^(?:\/var)?\/run\/netns\/([^/]+)$/.exec(netns);
-  return named ? ['ip', ['-n', named[1]!]] : ['nsenter', [`--net=${netns}`, 'ip']];
+  return named ? [tool, ['-n', named[1]!]] : ['nsenter', [`--net=${netns}`, tool]];
 }
 
 /** iproute2 prints the kernel's strerror; EEXIST and ENODEV name the error, the rest is plain. */
@@ -46,16 +48,20 @@ function ip(
   netns: string | undefined,
   args: string[],
   exists: SidecarErrorCode = 'SIDECAR_LINK_EXISTS',
+  tool: 'ip' | 'bridge' = 'ip',
 ): Promise<string> {
-  const [cmd, pre] = prefixFor(netns);
+  const [cmd, pre] = prefixFor(tool, netns);
   return new Promise((resolve, reject) => {
     execFile(cmd, [...pre, ...args], (err, stdout, stderr) => {
       if (!err) return resolve(stdout);
-      const msg = `ip ${args.join(' ')} in ${netns ?? 'this namespace'}: ${stderr.trim()}`;
+      const msg = `${tool} ${args.join(' ')} in ${netns ?? 'this namespace'}: ${stderr.trim()}`;
       reject(new SidecarError(errorCode(stderr, exists), msg, { cause: err }));
     });
   });
 }
+
+/** Runs `bridge` (iproute2's FDB tool) in a namespace. */
+const bridge = (netns: string | undefined, args: string[]) => ip(netns, args, 'SIDECAR_LINK_EXISTS', 'bridge');
 
 function opts(o: LinkOptions): string[] {
   checkMtu(o.mtu);
@@ -136,6 +142,7 @@ class IprouteLinks implements NetnsLinks {
     checkVni(s.vni);
     const args = ['link', 'add', checkName(s.name), ...opts(s), 'type', 'vxlan', 'id', String(s.vni)];
     args.push('dstport', String(s.port ?? 4789), s.learning ? 'learning' : 'nolearning');
+    if (s.proxy) args.push('proxy');
     if (s.local !== undefined) args.push('local', checkIp(s.local));
     if (s.remote !== undefined) args.push('remote', checkIp(s.remote));
     if (s.parent !== undefined) args.push('dev', checkName(s.parent));
@@ -203,6 +210,67 @@ class IprouteLinks implements NetnsLinks {
 
   async setArpNotify(name: string, on: boolean): Promise<void> {
     writeIpv4Conf(this.netns, name, 'arp_notify', on ? '1' : '0');
+  }
+
+  async addNeighbour(link: string, n: Neighbour): Promise<void> {
+    await this.#ip([
+      'neigh',
+      'replace',
+      checkIp(n.ip),
+      'lladdr',
+      checkMac(n.mac),
+      'dev',
+      checkName(link),
+      'nud',
+      'permanent',
+    ]);
+  }
+
+  async deleteNeighbour(link: string, ip: string): Promise<void> {
+    await this.#ip(['neigh', 'del', checkIp(ip), 'dev', checkName(link)]).catch(() => {}); // gone already
+  }
+
+  async neighbours(link: string): Promise<Neighbour[]> {
+    const out = JSON.parse(await this.#ip(['-j', 'neigh', 'show', 'dev', checkName(link), 'nud', 'permanent'])) as {
+      dst: string;
+      lladdr?: string;
+    }[];
+    return out.filter((n) => n.lladdr).map((n) => ({ ip: n.dst, mac: n.lladdr! }));
+  }
+
+  async addFdb(link: string, e: FdbEntry): Promise<void> {
+    await bridge(this.netns, [
+      'fdb',
+      'replace',
+      checkMac(e.mac),
+      'dev',
+      checkName(link),
+      'dst',
+      checkIp(e.dst),
+      'self',
+      'permanent',
+    ]);
+  }
+
+  async deleteFdb(link: string, e: FdbEntry): Promise<void> {
+    await bridge(this.netns, [
+      'fdb',
+      'del',
+      checkMac(e.mac),
+      'dev',
+      checkName(link),
+      'dst',
+      checkIp(e.dst),
+      'self',
+    ]).catch(() => {});
+  }
+
+  async fdb(link: string): Promise<FdbEntry[]> {
+    const out = JSON.parse(await bridge(this.netns, ['-j', 'fdb', 'show', 'dev', checkName(link)])) as {
+      mac: string;
+      dst?: string;
+    }[];
+    return out.filter((e) => e.dst && e.mac !== '00:00:00:00:00:00').map((e) => ({ mac: e.mac, dst: e.dst! }));
   }
 
   async close(): Promise<void> {}

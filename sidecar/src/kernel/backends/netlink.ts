@@ -12,11 +12,13 @@ import * as M from '../rtnl/messages.js';
 import { errnoName, NetlinkRefusal, RtnlSocket } from '../rtnl/socket.js';
 import type {
   Address,
+  FdbEntry,
   Kernel,
   Link,
   LinkChange,
   LinkOptions,
   MacvlanSpec,
+  Neighbour,
   NetnsLinks,
   Route,
   VethSpec,
@@ -156,6 +158,7 @@ class NetlinkLinks implements NetnsLinks {
     checkVni(spec.vni);
     const data = [u32(M.IFLA_VXLAN_ID, spec.vni), u16be(M.IFLA_VXLAN_PORT, spec.port ?? 4789)];
     data.push(u8(M.IFLA_VXLAN_LEARNING, spec.learning ? 1 : 0));
+    if (spec.proxy) data.push(u8(M.IFLA_VXLAN_PROXY, 1));
     if (spec.local !== undefined) {
       const b = ipBytes(spec.local);
       data.push(attr(b.length === 4 ? M.IFLA_VXLAN_LOCAL : M.IFLA_VXLAN_LOCAL6, b));
@@ -276,6 +279,91 @@ class NetlinkLinks implements NetnsLinks {
 
   async setArpNotify(name: string, on: boolean): Promise<void> {
     writeIpv4Conf(this.netns, name, 'arp_notify', on ? '1' : '0');
+  }
+
+  async addNeighbour(link: string, n: Neighbour): Promise<void> {
+    const ip = ipBytes(n.ip);
+    const parts = [
+      M.ndmsg({
+        family: ip.length === 4 ? M.AF_INET : M.AF_INET6,
+        index: await this.#index(link),
+        state: M.NUD_PERMANENT,
+      }),
+      attr(M.NDA_DST, ip),
+      attr(M.NDA_LLADDR, macBytes(n.mac)),
+    ];
+    await this.#req(M.RTM_NEWNEIGH, M.NLM_F_CREATE | M.NLM_F_REPLACE, parts, 'change', `neighbour ${n.ip} on ${link}`);
+  }
+
+  async deleteNeighbour(link: string, ip: string): Promise<void> {
+    const b = ipBytes(ip);
+    const parts = [
+      M.ndmsg({ family: b.length === 4 ? M.AF_INET : M.AF_INET6, index: await this.#index(link) }),
+      attr(M.NDA_DST, b),
+    ];
+    await this.#gone(this.#req(M.RTM_DELNEIGH, 0, parts, 'change', `delete neighbour ${ip} on ${link}`));
+  }
+
+  async neighbours(link: string): Promise<Neighbour[]> {
+    const index = await this.#index(link);
+    const out: Neighbour[] = [];
+    for (const family of [M.AF_INET, M.AF_INET6]) {
+      const bodies = await this.#req(
+        M.RTM_GETNEIGH,
+        M.NLM_F_DUMP,
+        [M.ndmsg({ family, index: 0 })],
+        'change',
+        `neighbours of ${link}`,
+      );
+      for (const n of bodies.map(M.parseNeigh)) {
+        if (n.link === index && n.state & M.NUD_PERMANENT && n.ip && n.mac) out.push({ ip: n.ip, mac: n.mac });
+      }
+    }
+    return out;
+  }
+
+  async addFdb(link: string, e: FdbEntry): Promise<void> {
+    const parts = [
+      M.ndmsg({ family: M.AF_BRIDGE, index: await this.#index(link), state: M.NUD_PERMANENT, flags: M.NTF_SELF }),
+      attr(M.NDA_LLADDR, macBytes(e.mac)),
+      attr(M.NDA_DST, ipBytes(e.dst)),
+    ];
+    await this.#req(M.RTM_NEWNEIGH, M.NLM_F_CREATE | M.NLM_F_REPLACE, parts, 'change', `fdb ${e.mac} on ${link}`);
+  }
+
+  async deleteFdb(link: string, e: FdbEntry): Promise<void> {
+    const parts = [
+      M.ndmsg({ family: M.AF_BRIDGE, index: await this.#index(link), flags: M.NTF_SELF }),
+      attr(M.NDA_LLADDR, macBytes(e.mac)),
+      attr(M.NDA_DST, ipBytes(e.dst)),
+    ];
+    await this.#gone(this.#req(M.RTM_DELNEIGH, 0, parts, 'change', `delete fdb ${e.mac} on ${link}`));
+  }
+
+  async fdb(link: string): Promise<FdbEntry[]> {
+    const index = await this.#index(link);
+    const bodies = await this.#req(
+      M.RTM_GETNEIGH,
+      M.NLM_F_DUMP,
+      [M.ndmsg({ family: M.AF_BRIDGE, index: 0 })],
+      'change',
+      `fdb of ${link}`,
+    );
+    const out: FdbEntry[] = [];
+    for (const e of bodies.map(M.parseNeigh)) {
+      // the all-zeros MAC is a flooding entry, not a peer's
+      if (e.link === index && e.ip && e.mac && e.mac !== '00:00:00:00:00:00') out.push({ mac: e.mac, dst: e.ip });
+    }
+    return out;
+  }
+
+  /** Deleting an entry that is not there (ENOENT) is done already. */
+  async #gone(p: Promise<unknown>): Promise<void> {
+    try {
+      await p;
+    } catch (err) {
+      if ((err as { errno?: number }).errno !== 2) throw err;
+    }
   }
 
   async close(): Promise<void> {

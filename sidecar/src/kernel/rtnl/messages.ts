@@ -14,6 +14,9 @@ export const RTM_DELADDR = 21;
 export const RTM_GETADDR = 22;
 export const RTM_NEWROUTE = 24;
 export const RTM_GETROUTE = 26;
+export const RTM_NEWNEIGH = 28;
+export const RTM_DELNEIGH = 29;
+export const RTM_GETNEIGH = 30;
 
 // include/uapi/linux/netlink.h: nlmsghdr flags (REQUEST and ACK are added by the socket).
 export const NLM_F_DUMP = 0x300;
@@ -26,6 +29,7 @@ export const NLM_F_REPLACE = 0x100;
 export const AF_UNSPEC = 0;
 export const AF_INET = 2;
 export const AF_INET6 = 10;
+export const AF_BRIDGE = 7;
 
 // include/uapi/linux/if.h
 export const IFF_UP = 0x1;
@@ -56,9 +60,16 @@ export const IFLA_VXLAN_GROUP = 2;
 export const IFLA_VXLAN_LINK = 3;
 export const IFLA_VXLAN_LOCAL = 4;
 export const IFLA_VXLAN_LEARNING = 7;
+export const IFLA_VXLAN_PROXY = 11;
 export const IFLA_VXLAN_PORT = 15;
 export const IFLA_VXLAN_GROUP6 = 16;
 export const IFLA_VXLAN_LOCAL6 = 17;
+
+// include/uapi/linux/neighbour.h: neighbour (ARP, NDP) and bridge FDB entries.
+export const NDA_DST = 1;
+export const NDA_LLADDR = 2;
+export const NUD_PERMANENT = 0x80;
+export const NTF_SELF = 0x02;
 
 // include/uapi/linux/if_addr.h
 export const IFA_ADDRESS = 1;
@@ -108,6 +119,29 @@ export function rtmsg(m: { family: number; dstLen?: number; table?: number; scop
   b.writeUInt8(m.scope ?? RT_SCOPE_UNIVERSE, 6);
   b.writeUInt8(m.type ?? RTN_UNICAST, 7);
   return b;
+}
+
+/** struct ndmsg: u8 family, u8 pad1, u16 pad2, s32 ifindex, u16 state, u8 flags, u8 type. */
+export function ndmsg(m: { family: number; index: number; state?: number; flags?: number }): Buffer {
+  const b = Buffer.alloc(12);
+  b.writeUInt8(m.family, 0);
+  b.writeInt32LE(m.index, 4);
+  b.writeUInt16LE(m.state ?? 0, 8);
+  b.writeUInt8(m.flags ?? 0, 10);
+  return b;
+}
+
+/** A neighbour or FDB entry: its link, state, the address (NDA_DST) and the MAC (NDA_LLADDR). */
+export function parseNeigh(body: Buffer): { link: number; state: number; ip?: string; mac?: string } {
+  const a = parseAttrs(body, 12);
+  const dst = a.get(NDA_DST);
+  const ll = a.get(NDA_LLADDR);
+  return {
+    link: body.readInt32LE(4),
+    state: body.readUInt16LE(8),
+    ...(dst ? { ip: formatAddr(addrFromBytes(dst)) } : {}),
+    ...(ll?.length === 6 ? { mac: formatMac(ll) } : {}),
+  };
 }
 
 export function parseLink(body: Buffer): Link {
