@@ -51,9 +51,10 @@ describe('networks', () => {
     [['network', 'rm', 'nope'], 'SIDECAR_NETWORK_NOT_FOUND'],
     [['attach', '/proc/self/ns/mnt', '--network', 'nope'], 'SIDECAR_NETWORK_NOT_FOUND'],
     [
-      ['network', 'create', 'o', '--driver', 'overlay'],
-      'SIDECAR_DRIVER_UNKNOWN: no network driver "overlay": bridge, macvlan',
+      ['network', 'create', 'o', '--driver', 'ipvlan'],
+      'SIDECAR_DRIVER_UNKNOWN: no network driver "ipvlan": bridge, macvlan, overlay',
     ],
+    [['network', 'create', 'o', '--driver', 'overlay'], 'SIDECAR_CLUSTER_UNAVAILABLE'],
     [['network', 'create', 'n', '--driver', 'null'], 'SIDECAR_INVALID_ARGUMENT'],
     [['network', 'create', 'm', '--driver', 'macvlan'], 'API_INVALID_ARGUMENT'],
   ])('cnmd %j fails with %s and changes nothing', async (args, code) => {

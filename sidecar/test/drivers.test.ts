@@ -18,12 +18,19 @@ describe('Drivers.check', () => {
   it.each([
     [{ name: 'x' }, 'bridge'],
     [{ name: 'x', driver: 'macvlan', options: { parent: 'eth0' } }, 'macvlan'],
+    [{ name: 'x', driver: 'overlay', options: { vni: '5000', 'vxlan-port': '4790' } }, 'overlay'],
   ])('%j: %s', (body, driver) => {
     expect(check(body).name).toBe(driver);
   });
 
   it.each([
-    [{ name: 'x', driver: 'overlay' }, 'SIDECAR_DRIVER_UNKNOWN', /no network driver "overlay": bridge, macvlan$/],
+    [
+      { name: 'x', driver: 'ipvlan' },
+      'SIDECAR_DRIVER_UNKNOWN',
+      /no network driver "ipvlan": bridge, macvlan, overlay$/,
+    ],
+    [{ name: 'x', driver: 'overlay', options: { vni: '0' } }, 'API_INVALID_ARGUMENT', /vni 0/],
+    [{ name: 'x', driver: 'overlay', options: { colour: 'blue' } }, 'API_INVALID_ARGUMENT', /not colour/],
     [{ name: 'x', driver: 'macvlan' }, 'API_INVALID_ARGUMENT', /parent/],
     [{ name: 'x', driver: 'macvlan', options: { parent: 'not an if' } }, 'API_INVALID_ARGUMENT', /interface name/],
     [{ name: 'x', driver: 'null' }, 'SIDECAR_INVALID_ARGUMENT', /predefined/],
@@ -35,7 +42,7 @@ describe('Drivers.check', () => {
 
 it('every driver says its scope and what it needs', () => {
   for (const d of builtinDrivers(offline)) {
-    expect(d.capability.scope).toBe('local');
+    expect(d.capability.scope).toBe(d.name === 'overlay' ? 'global' : 'local');
     expect(typeof d.capability.lbSandbox).toBe('boolean');
     expect(typeof d.capability.firewall).toBe('boolean');
   }

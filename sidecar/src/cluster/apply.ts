@@ -68,8 +68,20 @@ export class ClusterApply implements ClusterSink {
   }
 
   async #endpoint(net: NetworkRecord, e: RemoteEndpoint, on: boolean): Promise<void> {
+    // Reachable first (an overlay's FDB and neighbour entries), then by name.
+    await this.#c.driverOf(net).peer?.(net, e, on);
     this.#c.dns.remote(net, e, on);
     await this.#c.services.touched(e);
+  }
+
+  /** After a resync, each network's peers are exactly the cluster's (what is right stays). */
+  synced(): void {
+    this.#run('peers', async () => {
+      for (const net of this.#c.networks.all()) {
+        const driver = net.spec.scope === 'global' ? this.#c.driverOf(net) : undefined;
+        await driver?.syncPeers?.(net, this.#cluster.remoteEndpoints(net));
+      }
+    });
   }
 
   #run(what: string, fn: () => Promise<unknown>): void {

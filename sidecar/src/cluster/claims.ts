@@ -69,6 +69,22 @@ export class Claims {
     throw new IpamError('IPAM_NO_AVAILABLE_POOL', 'the global pool 10.0.0.0/8 has no free /24 left');
   }
 
+  /** A VNI for an overlay: the one given (SIDECAR_INVALID_ARGUMENT when a host holds it), or the
+   * lowest from 4096 (libnetwork's first) that no host holds. */
+  async vni(given: number | undefined): Promise<number> {
+    if (given !== undefined) {
+      if (this.#c.claims.get(R.vniKey(given)) || !(await this.#claim(R.vniKey(given)))) {
+        throw new IpamError('IPAM_ID_IN_USE', `VNI ${given} is taken in the cluster`);
+      }
+      return given;
+    }
+    for (let vni = 4096; vni < 2 ** 24; vni++) {
+      if (this.#c.claims.get(R.vniKey(vni))) continue;
+      if (await this.#claim(R.vniKey(vni))) return vni;
+    }
+    throw new IpamError('IPAM_ID_EXHAUSTED', 'no VNI is left in the cluster');
+  }
+
   /** The lowest firewall mark from 256 that no host holds. */
   async mark(): Promise<number> {
     for (let mark = 256; mark < 2 ** 20; mark++) {

@@ -8,6 +8,10 @@ import { Claims } from './claims.js';
 import { GlobalRecords } from './globals.js';
 import { BUCKET_NAMES, type Bucket, type Buckets, casPut, type KvWatch } from './kv.js';
 import { Liveness } from './liveness.js';
+import type { ClusterSink, ClusterStatus } from './types.js';
+
+export type { ClusterSink, ClusterStatus };
+
 import { NatsKv } from './nats.js';
 import { ownRecord, putOwn } from './own.js';
 import * as R from './records.js';
@@ -29,24 +33,6 @@ export interface ClusterOptions {
   log: (line: string) => void;
   /** Buckets to use instead of a NATS connection (tests). */
   buckets?: Buckets;
-}
-
-/** What the cluster tells the controller (apply.ts), and asks of it. */
-export interface ClusterSink {
-  network(now: R.ClusterNetwork | undefined, old: R.ClusterNetwork | undefined): void;
-  service(now: R.ClusterService | undefined, old: R.ClusterService | undefined): void;
-  /** An endpoint of another live host came, changed or went (its host died: it went). */
-  endpoint(now: RemoteEndpoint | undefined, old: RemoteEndpoint | undefined): void;
-  /** This host's endpoints on global networks, as they should be in the cluster. */
-  own(): EndpointRecord[];
-}
-
-export interface ClusterStatus {
-  host: string;
-  connected: boolean;
-  server?: string;
-  servers: string[];
-  hosts: { host: string; addr?: string; lastHeartbeatMs?: number; alive: boolean }[];
 }
 
 export class Cluster implements ClusterHooks {
@@ -114,6 +100,7 @@ export class Cluster implements ClusterHooks {
       services: this.services,
       claims: this.claims,
       subnet: (given) => this.#claims.subnet(given),
+      vni: (given) => this.#claims.vni(given),
       bucket: (k) => this.#bucket(k),
     });
     this.#claims = new Claims({
@@ -193,14 +180,28 @@ export class Cluster implements ClusterHooks {
   async #resyncOnce(): Promise<void> {
     const kv = this.#kv;
     if (!kv) return;
+    const t0 = performance.now();
     for (const w of this.#watches.splice(0)) w.stop();
-    const views = { networks: this.networks, hosts: this.hosts, ipam: this.claims, services: this.services };
-    // Networks and hosts first: the endpoints and services that follow find them.
-    for (const [k, v] of Object.entries(views) as [keyof Buckets, BucketView<unknown>][]) await this.#watch(kv[k], v);
+    const all = [this.networks, this.hosts, this.claims, this.services, this.endpoints] as BucketView<unknown>[];
+    const before = all.reduce((n, v) => n + v.changes, 0);
+    // Networks, hosts, claims and services first: the endpoints that follow find them.
+    await Promise.all([
+      this.#watch(kv.networks, this.networks),
+      this.#watch(kv.hosts, this.hosts),
+      this.#watch(kv.ipam, this.claims),
+      this.#watch(kv.services, this.services),
+    ]);
     await this.#watch(kv.endpoints, this.endpoints);
     this.#liveness.forgive();
     for (const h of this.hosts.values()) this.#liveness.known(h.host);
     this.#synced = true;
+    const changed = all.reduce((n, v) => n + v.changes, 0) - before;
+    this.#o.log(
+      `cluster: in step in ${Math.round(performance.now() - t0)} ms: ${this.networks.size} network(s), ` +
+        `${this.endpoints.size} endpoint(s), ${this.services.size} service(s), ${this.hosts.size} host(s); ` +
+        `${changed} change(s)`,
+    );
+    this.#sink?.synced?.();
     await this.#beat();
     await this.#claims.syncBlocks();
     await this.#publishOwn();
@@ -262,8 +263,8 @@ export class Cluster implements ClusterHooks {
 
   // ---- ClusterHooks: what the controller asks ----
 
-  createNetwork(spec: NetworkSpec): Promise<{ id: string; subnet: string; gateway?: string; created: string }> {
-    return this.#globals.createNetwork(spec);
+  createNetwork(spec: NetworkSpec, needs: { gateway: boolean; vni: boolean }) {
+    return this.#globals.createNetwork(spec, needs);
   }
 
   removeNetwork(net: NetworkRecord): Promise<void> {
@@ -296,7 +297,8 @@ export class Cluster implements ClusterHooks {
     // One at a time, in order: a detach right after its attach must not be overtaken by it.
     this.#publishing = this.#publishing
       .then(
-        (): Promise<unknown> => (on ? casPut(bucket, key, R.encode(ownRecord(this.hostId, ep))) : bucket.delete(key)),
+        (): Promise<unknown> =>
+          on ? casPut(bucket, key, R.encode(ownRecord(this.hostId, ep, this.#o.advertiseAddr))) : bucket.delete(key),
       )
       .catch(() => {
         this.#dirty = true;
@@ -367,7 +369,8 @@ export class Cluster implements ClusterHooks {
     const kv = this.#kv;
     if (!kv || !this.#sink) return;
     this.#dirty = false;
-    if (!(await putOwn(kv.endpoints, this.endpoints, this.hostId, this.#sink.own()))) this.#dirty = true;
+    if (!(await putOwn(kv.endpoints, this.endpoints, this.hostId, this.#sink.own(), this.#o.advertiseAddr)))
+      this.#dirty = true;
   }
 
   /** Puts this host's heartbeat; when it went in (performance.now()), or undefined. */

@@ -19,6 +19,8 @@ export interface GlobalsContext {
   claims: BucketView<R.ClusterClaim>;
   /** Claims a subnet for a new network (claims.ts). */
   subnet(given: string | undefined): Promise<string>;
+  /** Claims a VNI: the one given, or the next free from 4096 (claims.ts). */
+  vni(given: number | undefined): Promise<number>;
   /** A bucket; SIDECAR_CLUSTER_UNAVAILABLE while NATS is away. */
   bucket(k: keyof Buckets): Bucket;
 }
@@ -32,14 +34,20 @@ export class GlobalRecords {
     this.hostId = c.hostId;
   }
 
-  async createNetwork(spec: NetworkSpec): Promise<{ id: string; subnet: string; gateway?: string; created: string }> {
+  /** A network for every host: its subnet (and for an overlay its VNI) claimed first. */
+  async createNetwork(spec: NetworkSpec, needs: { gateway: boolean; vni: boolean }): Promise<R.ClusterNetwork> {
     if (this.#c.networks.values().some((n) => n.spec.name === spec.name)) {
       throw new SidecarError('SIDECAR_NETWORK_EXISTS', `the cluster has a network ${spec.name}`);
     }
     const subnet = await this.#c.subnet(spec.subnet);
+    let vni: number | undefined;
     try {
+      if (needs.vni) {
+        vni = await this.#c.vni(spec.options.vni === undefined ? undefined : Number(spec.options.vni));
+        spec = { ...spec, options: { ...spec.options, vni: String(vni) } };
+      }
       const parsed = parseCidr(subnet)!;
-      const gateway = spec.gateway ?? (parsed.prefix <= 30 ? firstUsable(parsed) : undefined);
+      const gateway = spec.gateway ?? (needs.gateway && parsed.prefix <= 30 ? firstUsable(parsed) : undefined);
       const rec: R.ClusterNetwork = {
         v: 1,
         id: randomBytes(32).toString('hex'),
@@ -54,10 +62,9 @@ export class GlobalRecords {
       }
       return rec;
     } catch (err) {
-      await this.#c
-        .bucket('ipam')
-        .delete(R.subnetKey(subnet))
-        .catch(() => {});
+      const ipam = this.#c.bucket('ipam');
+      await ipam.delete(R.subnetKey(subnet)).catch(() => {});
+      if (vni !== undefined) await ipam.delete(R.vniKey(vni)).catch(() => {});
       throw err;
     }
   }
@@ -75,6 +82,7 @@ export class GlobalRecords {
     const ipam = this.#c.bucket('ipam');
     for (const [key] of this.#c.claims.entries()) if (key.startsWith(`block.${net.id}.`)) await ipam.delete(key);
     await ipam.delete(R.subnetKey(net.subnet));
+    if (net.spec.options.vni !== undefined) await ipam.delete(R.vniKey(Number(net.spec.options.vni)));
   }
 
   async createService(net: NetworkRecord, rec: ServiceRecord): Promise<void> {

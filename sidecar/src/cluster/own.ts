@@ -5,8 +5,8 @@ import type { Bucket } from './kv.js';
 import * as R from './records.js';
 import type { BucketView } from './view.js';
 
-/** The record of a local endpoint that other hosts read. */
-export function ownRecord(host: string, ep: EndpointRecord): R.ClusterEndpoint {
+/** The record of a local endpoint that other hosts read; `vtep`: this host's underlay address. */
+export function ownRecord(host: string, ep: EndpointRecord, vtep?: string): R.ClusterEndpoint {
   const e: R.ClusterEndpoint = {
     v: 1,
     host,
@@ -20,6 +20,7 @@ export function ownRecord(host: string, ep: EndpointRecord): R.ClusterEndpoint {
   if (ep.ip) e.ip = ep.ip;
   if (ep.ip6) e.ip6 = ep.ip6;
   if (ep.mac) e.mac = ep.mac;
+  if (vtep) e.vtep = vtep;
   if (ep.service) {
     e.service = ep.service;
     e.weight = ep.weight ?? 1;
@@ -36,8 +37,9 @@ export async function putOwn(
   view: BucketView<R.ClusterEndpoint>,
   host: string,
   endpoints: EndpointRecord[],
+  vtep?: string,
 ): Promise<boolean> {
-  const want = new Map(endpoints.map((e) => [R.endpointKey(host, e.id), R.encode(ownRecord(host, e))]));
+  const want = new Map(endpoints.map((e) => [R.endpointKey(host, e.id), R.encode(ownRecord(host, e, vtep))]));
   const mine = `host.${host}.`;
   let clean = true;
   try {

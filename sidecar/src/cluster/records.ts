@@ -41,6 +41,8 @@ export interface ClusterEndpoint {
   mac?: string;
   service?: string;
   weight?: number;
+  /** Its host's underlay address: where an overlay sends its frames. */
+  vtep?: string;
 }
 
 /** A service on a global network (bucket `cnmd_services`, key `<network id>.<name>`). */
@@ -77,6 +79,7 @@ export const endpointKey = (host: string, id: string) => `host.${host}.${id}`;
 export const serviceKey = (network: string, name: string) => `${network}.${name}`;
 export const blockKey = (network: string, index: number) => `block.${network}.${index}`;
 export const markKey = (mark: number) => `mark.${mark}`;
+export const vniKey = (vni: number) => `vni.${vni}`;
 export const subnetKey = (cidr: string) => `subnet.${cidr.replace('/', '_')}`;
 
 type Obj = Record<string, unknown>;
@@ -131,6 +134,7 @@ export function decodeEndpoint(key: string, text: string): ClusterEndpoint | Ref
   }
   if (!opt(o, 'ip', ip4) || !opt(o, 'ip6', ip6)) return bad('a bad address');
   if (!opt(o, 'mac', (s) => /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(s))) return bad('a bad MAC');
+  if (!opt(o, 'vtep', (s) => isIP(s) !== 0)) return bad('a bad VTEP');
   if (!opt(o, 'service', (s) => SERVICE_NAME.test(s))) return bad('a bad service name');
   if (
     o.weight !== undefined &&

@@ -34,6 +34,9 @@ export class BucketView<T> {
     this.#on = on;
   }
 
+  /** Changes told so far (came, changed, went): a resync tells how many it found. */
+  changes = 0;
+
   get size(): number {
     return this.#held.size;
   }
@@ -93,6 +96,7 @@ export class BucketView<T> {
     }
     this.#refused.delete(c.key);
     this.#held.set(c.key, { value: v as T, revision: c.revision, text: c.value });
+    this.changes++;
     this.#on.change(c.key, v as T, had?.value);
   }
 
@@ -100,6 +104,7 @@ export class BucketView<T> {
     const had = this.#held.get(key);
     if (!had) return;
     this.#held.delete(key);
+    this.changes++;
     this.#on.change(key, undefined, had.value);
   }
 }

@@ -157,7 +157,9 @@ export class Daemon {
     this.controller = new NetworkController({
       store: this.#store,
       ipam,
-      drivers: new Drivers(builtinDrivers({ kernel, firewall, host: () => this.controller.host() })),
+      drivers: new Drivers(
+        builtinDrivers({ kernel, firewall, host: () => this.controller.host(), underlay: () => this.#underlay() }),
+      ),
       kernel,
       firewall,
       dns: new DnsWiring({ server: this.dns, hostResolvConf: c.resolvConf }),
@@ -210,6 +212,16 @@ export class Daemon {
       this.#sweep = setInterval(() => void this.sweep().catch(this.controller.logged('sweep')), c.sweepMs);
       this.#sweep.unref();
     }
+  }
+
+  /** The link holding --advertise-addr in the daemon's namespace: the overlay's underlay. */
+  async #underlay(): Promise<{ address: string; link: string; mtu: number } | undefined> {
+    const address = this.config.advertiseAddr;
+    if (!address) return undefined;
+    const host = await this.controller.host();
+    const held = (await host.addresses()).find((a) => a.cidr.startsWith(`${address}/`));
+    const link = held && (await host.links()).find((l) => l.index === held.link);
+    return link ? { address, link: link.name, mtu: link.mtu } : undefined;
   }
 
   /** Cleans up endpoints whose sandbox is gone (the container died without a detach). */

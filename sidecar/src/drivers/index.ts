@@ -4,7 +4,8 @@ import { BridgeDriver } from './bridge/driver.js';
 import { HostDriver } from './host/driver.js';
 import { MacvlanDriver } from './macvlan/driver.js';
 import { NullDriver } from './null/driver.js';
+import { OverlayDriver } from './overlay/driver.js';
 
 export function builtinDrivers(c: DriverContext): NetworkDriver[] {
-  return [new BridgeDriver(c), new MacvlanDriver(c), new NullDriver(c), new HostDriver()];
+  return [new BridgeDriver(c), new MacvlanDriver(c), new OverlayDriver(c), new NullDriver(c), new HostDriver()];
 }

@@ -7,7 +7,7 @@
 import { SidecarError } from '../errors.js';
 import type { Kernel, NetnsLinks } from '../kernel/types.js';
 import type { FirewallHooks } from './hooks.js';
-import type { EndpointRecord, NetworkRecord } from './records.js';
+import type { EndpointRecord, NetworkRecord, RemoteEndpoint } from './records.js';
 import type { NetworkSpec } from './spec.js';
 
 export interface DriverCapability {
@@ -19,6 +19,13 @@ export interface DriverCapability {
   firewall: boolean;
   /** No network of it is created by a user: it serves a predefined one (`none`, `host`). */
   predefined?: boolean;
+  /** Its networks have no gateway unless given one (an overlay: containers talk among
+   * themselves; libnetwork gives outbound through a second network). */
+  noGateway?: boolean;
+  /** Its networks need a VNI from the cluster (--opt vni, else the next free from 4096). */
+  vni?: boolean;
+  /** How its endpoints' MACs are made: random (default), or 02:42 + the IPv4 address. */
+  macs?: 'random' | 'ip-derived';
 }
 
 export interface NetworkDriver {
@@ -46,6 +53,13 @@ export interface NetworkDriver {
   leave(net: NetworkRecord, ep: EndpointRecord): Promise<void>;
   /** Whether the endpoint's interface still exists (a restart rebuilds what is missing). */
   present(net: NetworkRecord, ep: EndpointRecord): Promise<boolean>;
+  /**
+   * A global network's driver that carries traffic between hosts: an endpoint on another host
+   * came (on) or went, and this host's side must reach it (or no longer).
+   */
+  peer?(net: NetworkRecord, ep: RemoteEndpoint, on: boolean): Promise<void>;
+  /** After a resync: the network's peers are exactly these (what is right is left alone). */
+  syncPeers?(net: NetworkRecord, peers: RemoteEndpoint[]): Promise<void>;
 }
 
 /** What drivers are given to work with: the kernel, the host's links, the firewall. */
@@ -54,6 +68,8 @@ export interface DriverContext {
   /** The links of the namespace the daemon runs in (opened once). */
   host(): Promise<NetnsLinks>;
   firewall: FirewallHooks;
+  /** This host's underlay (--advertise-addr, and the link holding it), for drivers between hosts. */
+  underlay?(): Promise<{ address: string; link: string; mtu: number } | undefined>;
 }
 
 /** The drivers of a daemon, by name. */

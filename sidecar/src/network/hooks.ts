@@ -49,7 +49,10 @@ export interface ClusterHooks {
   readonly hostId: string;
   /** Claims a subnet (the spec's, or the next free one of the global pool) and puts the network
    * for every host; SIDECAR_NETWORK_EXISTS when the cluster has one of that name. */
-  createNetwork(spec: NetworkSpec): Promise<{ id: string; subnet: string; gateway?: string; created: string }>;
+  createNetwork(
+    spec: NetworkSpec,
+    needs: { gateway: boolean; vni: boolean },
+  ): Promise<{ id: string; spec: NetworkSpec; subnet: string; gateway?: string; created: string }>;
   /** Removes it for every host: SIDECAR_NETWORK_IN_USE while any host has endpoints on it. */
   removeNetwork(net: NetworkRecord): Promise<void>;
   /** An address (and MAC) of the network's pool for this host: in a block of the subnet that

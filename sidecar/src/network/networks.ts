@@ -37,11 +37,16 @@ export class Networks {
     if (c.networks.all().some((n) => n.spec.name === spec.name)) {
       throw new SidecarError('SIDECAR_NETWORK_EXISTS', `network ${spec.name} exists already`);
     }
-    c.drivers.check(spec);
+    const driver = c.drivers.check(spec);
+    // A driver between hosts (overlay) makes global networks only.
+    if (driver.capability.scope === 'global') spec = { ...spec, scope: 'global' };
     if (spec.scope === 'global') {
       if (spec.ipv6) throw new SidecarError('SIDECAR_INVALID_ARGUMENT', 'a global network is IPv4 only, for now');
-      const g = await needCluster(c, 'a global network').createNetwork(spec);
-      return this.#make(g.id, spec, globalPool({ ...g, spec }), { created: g.created });
+      const cluster = needCluster(c, `a global network (${spec.driver})`);
+      const { noGateway = false, vni = false } = driver.capability;
+      await driver.device('0'.repeat(64), spec); // what the driver needs here, before the cluster is asked
+      const g = await cluster.createNetwork(spec, { gateway: !noGateway, vni });
+      return this.#make(g.id, g.spec, this.#globalPool(g), { created: g.created });
     }
     const avoid = (await (await c.host()).routes(4)).filter((r) => r.dst !== 'default').map((r) => r.dst);
     const pool = {
@@ -58,7 +63,7 @@ export class Networks {
     if (c.networks.get(g.id)) return undefined;
     const clash = c.networks.all().find((n) => n.spec.name === g.spec.name);
     if (clash) throw new SidecarError('SIDECAR_NETWORK_EXISTS', `a local network ${g.spec.name} has the name`);
-    return this.#make(g.id, g.spec, globalPool(g), { created: g.created });
+    return this.#make(g.id, g.spec, this.#globalPool(g), { created: g.created });
   }
 
   /** The cluster removed a global network: this host does too, once nothing of its own is on it. */
@@ -122,6 +127,12 @@ export class Networks {
     else await this.#c.ipam.releaseAddress(net.pool4, address);
   }
 
+  /** The pool of a global network on this host: the cluster's subnet, in IPAM's global space. */
+  #globalPool(g: GlobalNetwork): PoolRequest {
+    const macs = this.#c.drivers.get(g.spec.driver).capability.macs ?? 'random';
+    return { space: 'global', subnet: g.subnet, gateway: g.gateway ?? false, macs };
+  }
+
   /** Makes a network on this host: its device, pools, record and kernel side; undone on failure. */
   async #make(
     id: string,
@@ -163,9 +174,4 @@ export class Networks {
     }
     return rec;
   }
-}
-
-/** The pool of a global network on this host: the cluster's subnet, in IPAM's global space. */
-function globalPool(g: GlobalNetwork): PoolRequest {
-  return { space: 'global', subnet: g.subnet, gateway: g.gateway ?? false };
 }

@@ -75,6 +75,8 @@ export interface RemoteEndpoint {
   mac?: string;
   service?: string;
   weight?: number;
+  /** Its host's underlay address (the VTEP of an overlay). */
+  vtep?: string;
 }
 
 /** A task of a service as DNS and the load balancer see it: a local endpoint or a remote one. */

@@ -1,13 +1,12 @@
 // The bridge driver (libnetwork's drivers/bridge): a network is a Linux bridge `cnmd-<id>` on the
 // host holding the gateway addresses, with cnmd's firewall rules (isolation, masquerade unless
-// internal, published ports); an endpoint is a veth pair whose host end is a port of the bridge
-// (hairpin on, so a container reaches its own published ports) and whose other end is made
-// directly in the sandbox under its final name.
+// internal, published ports); an endpoint is a veth pair on the bridge (../veth.ts).
 
 import { ignoreMissing } from '../../kernel/ignore-missing.js';
 import type { DriverContext, NetworkDriver } from '../../network/driver.js';
 import type { EndpointRecord, NetworkRecord } from '../../network/records.js';
 import type { NetworkSpec } from '../../network/spec.js';
+import { joinVeth, leaveVeth, vethPresent } from '../veth.js';
 
 export class BridgeDriver implements NetworkDriver {
   readonly name = 'bridge';
@@ -46,19 +45,14 @@ export class BridgeDriver implements NetworkDriver {
   }
 
   async join(net: NetworkRecord, ep: EndpointRecord): Promise<void> {
-    const host = await this.#c.host();
-    const { mtu } = net.spec;
-    const peer = { name: ep.ifname, netns: ep.sandbox, mtu, ...(ep.mac ? { mac: ep.mac } : {}) };
-    await host.addVeth({ name: ep.hostIf, master: net.device, mtu, up: true, peer });
-    await host.setHairpin(ep.hostIf, true);
+    await joinVeth(await this.#c.host(), net, ep, net.spec.mtu);
   }
 
   async leave(_net: NetworkRecord, ep: EndpointRecord): Promise<void> {
-    // The host end: deleting it deletes the pair. Gone already when the sandbox died.
-    await ignoreMissing((await this.#c.host()).deleteLink(ep.hostIf));
+    await leaveVeth(await this.#c.host(), ep);
   }
 
   async present(_net: NetworkRecord, ep: EndpointRecord): Promise<boolean> {
-    return (await (await this.#c.host()).links()).some((l) => l.name === ep.hostIf);
+    return vethPresent(await this.#c.host(), ep);
   }
 }
