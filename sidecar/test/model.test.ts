@@ -102,6 +102,12 @@ describe('attach specs', () => {
     [{ sandbox: 'x', network: 'n', ip6: '10.0.0.3' }, /IPv6/],
     [{ sandbox: 'x', network: 'n', mac: '02:00:00:00:00' }, /MAC/],
     [{ sandbox: 'x', network: 'n', ifname: 'a-very-long-ifname' }, /interface name/],
+    // The kernel refuses these names (dev_valid_name): refused here, before an address is taken.
+    [{ sandbox: 'x', network: 'n', ifname: '.' }, /interface name/],
+    [{ sandbox: 'x', network: 'n', ifname: '..' }, /interface name/],
+    [{ sandbox: 'x', network: 'n', publish: ['999.1.1.1:8080:80'] }, /HOSTIP/],
+    [{ sandbox: 'x', network: 'n', publish: ['[1:::2]:8080:80'] }, /HOSTIP/],
+    [{ sandbox: 'x', network: 'n', publish: [{ hostIp: '10.0.0.256', hostPort: 8080, port: 80 }] }, /HOSTIP/],
     [{ sandbox: 'x', network: 'n', publish: ['80'] }, /HOSTPORT:PORT/],
     [{ sandbox: 'x', network: 'n', publish: ['70000:80'] }, /HOSTPORT:PORT/],
     [{ sandbox: 'x', network: 'n', publish: ['80:80/sctp'] }, /HOSTPORT:PORT/],

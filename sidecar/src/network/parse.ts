@@ -12,7 +12,8 @@ export const SERVICE_NAME = /^(?!.*\.v6$)[a-zA-Z0-9][a-zA-Z0-9_.-]{0,59}$/;
 /** RFC 1123 labels, dots allowed: what a DNS alias may be. */
 export const ALIAS =
   /^(?=.{1,253}$)([a-zA-Z0-9_]([a-zA-Z0-9_-]{0,61}[a-zA-Z0-9_])?)(\.[a-zA-Z0-9_]([a-zA-Z0-9_-]{0,61}[a-zA-Z0-9_])?)*$/;
-const IFNAME = /^[a-zA-Z0-9_.-]{1,15}$/;
+/** What the kernel takes as an interface name (net/core/dev.c dev_valid_name): not . or ... */
+const IFNAME = /^(?!\.\.?$)[a-zA-Z0-9_.-]{1,15}$/;
 
 export type Body = Record<string, unknown>;
 
@@ -106,11 +107,14 @@ export function parsePublish(s: string): PortSpec {
   const m = /^(?:(\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):)?(\d{1,5}):(\d{1,5})(?:\/(tcp|udp))?$/.exec(s);
   const hostPort = Number(m?.[2]);
   const port = Number(m?.[3]);
-  if (!m || !(hostPort >= 1 && hostPort <= 65535 && port >= 1 && port <= 65535)) {
+  // The host address is checked here too: nft would refuse 999.1.1.1 only after an attach took
+  // its address and wrote its record.
+  const hostIp = m?.[1]?.replace(/^\[|\]$/g, '');
+  if (!m || !(hostPort >= 1 && hostPort <= 65535 && port >= 1 && port <= 65535) || (hostIp && !isIP(hostIp))) {
     throw invalid(`publish ${JSON.stringify(s)}: expected [HOSTIP:]HOSTPORT:PORT[/tcp|udp]`);
   }
   const spec: PortSpec = { hostPort, port, proto: (m[4] as Proto | undefined) ?? 'tcp' };
-  if (m[1]) spec.hostIp = m[1].replace(/^\[|\]$/g, '');
+  if (hostIp) spec.hostIp = hostIp;
   return spec;
 }
 
