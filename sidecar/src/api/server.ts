@@ -152,6 +152,9 @@ export class ApiServer {
       if (matching.length === 0) throw new ApiError('API_NOT_FOUND', `no such path ${url.pathname}`);
       const route = matching.find((r) => r.method === req.method);
       if (!route) throw new ApiError('API_METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${url.pathname}`);
+      // A length past the limit is refused before any of the body is read (and the connection
+      // closed, since the rest of it would follow): a client declaring 1 GiB used to be waited for.
+      if (Number(req.headers['content-length']) > MAX_BODY) throw tooLarge();
       const body = req.method === 'POST' ? await readJson(req) : undefined;
       const m = route.path.exec(url.pathname)!;
       m.forEach((v, i) => {
@@ -162,6 +165,8 @@ export class ApiServer {
     } catch (err) {
       const e = err as { code?: unknown; message?: string; status?: number };
       const code = typeof e.code === 'string' && /^[A-Z][A-Z0-9_]+$/.test(e.code) ? e.code : 'API_INTERNAL';
+      // The body was not read to its end: the connection cannot carry another request.
+      if (code === 'API_TOO_LARGE') res.setHeader('connection', 'close');
       reply(res, e.status ?? statusOf(code), { code, message: e.message ?? String(err) });
     }
   }
@@ -195,12 +200,14 @@ function listen(server: Server, where: { path: string } | { host: string; port: 
   });
 }
 
+const tooLarge = () => new ApiError('API_TOO_LARGE', `request body over ${MAX_BODY} bytes`);
+
 async function readJson(req: IncomingMessage): Promise<unknown> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY) throw new ApiError('API_TOO_LARGE', `request body over ${MAX_BODY} bytes`);
+    if (size > MAX_BODY) throw tooLarge();
     chunks.push(chunk as Buffer);
   }
   try {

@@ -1,0 +1,58 @@
+// The admin API's limits against clients that do not play along (the reliability campaign of
+// #16): a body declared past the limit, a client that sends its headers a byte at a time, a
+// crowd connecting at once. Over a real unix socket, against a controller that is never reached.
+import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { ApiServer } from '../src/api/server.js';
+import type { Controller } from '../src/network/spec.js';
+
+const controller = { listNetworks: () => [] } as unknown as Controller;
+
+let dir: string;
+let server: ApiServer;
+const socket = () => join(dir, 'api.sock');
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'cnmd-api-limits-'));
+  server = new ApiServer({ controller, socket: socket() });
+  await server.start();
+});
+
+afterAll(async () => {
+  await server?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Writes `head`, then `drip` a character a second; what came back and when the server closed. */
+function client(head: string, drip = ''): Promise<{ text: string; closedMs: number | undefined }> {
+  return new Promise((resolve) => {
+    const s = net.connect(socket());
+    const t0 = Date.now();
+    let text = '';
+    let i = 0;
+    s.on('data', (d) => (text += d));
+    s.on('error', () => {});
+    s.write(head);
+    const timer = setInterval(() => drip && !s.destroyed && s.write(drip[i++ % drip.length]!), 1000);
+    const end = (closedMs: number | undefined) => {
+      clearInterval(timer);
+      clearTimeout(limit);
+      s.destroy();
+      resolve({ text, closedMs });
+    };
+    const limit = setTimeout(() => end(undefined), 20_000);
+    s.on('close', () => end(Date.now() - t0));
+  });
+}
+
+it('refuses a body declared past 1 MiB at once with 413, and closes the connection', async () => {
+  // Nothing of the body is sent: the length alone refuses it (it used to wait for the body).
+  const r = await client('POST /v1/networks HTTP/1.1\r\nHost: x\r\nContent-Length: 1073741824\r\n\r\n');
+  expect(r.text).toMatch(/^HTTP\/1\.1 413 /);
+  expect(r.text).toContain('"code":"API_TOO_LARGE"');
+  expect(r.text).toMatch(/\r\nconnection: close\r\n/i);
+  expect(r.closedMs).toBeLessThan(2000);
+});
