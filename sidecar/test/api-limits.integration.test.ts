@@ -56,3 +56,10 @@ it('refuses a body declared past 1 MiB at once with 413, and closes the connecti
   expect(r.text).toMatch(/\r\nconnection: close\r\n/i);
   expect(r.closedMs).toBeLessThan(2000);
 });
+
+it('closes a connection whose headers come a byte a second (slowloris) within the header timeout', async () => {
+  const r = await client('GET /v1/networks HTTP/1.1\r\nHost: x\r\n', 'X-a: b\r\n');
+  // 10 s for the headers, checked every second (Node's defaults: 60 s, checked every 30 s).
+  expect(r.closedMs).toBeGreaterThan(9_000);
+  expect(r.closedMs).toBeLessThan(13_000);
+}, 30_000);

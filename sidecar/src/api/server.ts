@@ -13,6 +13,12 @@ import { statusOf } from './errors.js';
 
 export const API_VERSION = 'v1';
 const MAX_BODY = 1024 * 1024;
+/**
+ * A client has this long to send its headers, and its whole request: a slow one (slowloris, a
+ * byte a second) holds a connection no longer. Node's defaults are 60 s and 300 s, checked
+ * every 30 s; a request to this API is a few hundred bytes, at most 1 MiB.
+ */
+const TIMEOUTS = { headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 1000 };
 
 type Route = {
   method: string;
@@ -127,7 +133,7 @@ export class ApiServer {
   }
 
   #server(tcp: boolean): Server {
-    const server = createServer((req, res) => {
+    const server = createServer(TIMEOUTS, (req, res) => {
       if (tcp && !this.#authorized(req)) {
         res.setHeader('www-authenticate', 'Bearer realm="cnmd"');
         reply(res, 401, { code: 'API_UNAUTHORIZED', message: 'a bearer token is required (Authorization: Bearer …)' });
