@@ -63,3 +63,19 @@ it('closes a connection whose headers come a byte a second (slowloris) within th
   expect(r.closedMs).toBeGreaterThan(9_000);
   expect(r.closedMs).toBeLessThan(13_000);
 }, 30_000);
+
+it('answers 1,000 clients connecting at once (none refused by a full accept queue)', async () => {
+  const one = () =>
+    new Promise<string>((resolve) => {
+      const s = net.connect(socket());
+      let text = '';
+      s.on('connect', () => s.write('GET /v1/networks HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+      s.on('data', (d) => (text += d));
+      s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+      s.on('close', () => resolve(text.slice(0, 12)));
+    });
+  const outcomes = await Promise.all(Array.from({ length: 1000 }, one));
+  const tally: Record<string, number> = {};
+  for (const o of outcomes) tally[o] = (tally[o] ?? 0) + 1;
+  expect(tally).toEqual({ 'HTTP/1.1 200': 1000 });
+});

@@ -196,10 +196,17 @@ function decode(segment: string): string {
   }
 }
 
+/**
+ * The accept queue: Node's default of 511 made the 512th of many clients connecting at once to
+ * the unix socket fail with EAGAIN (a unix socket does not retry as TCP's SYN does). The kernel
+ * caps it at net.core.somaxconn (4096 by default since Linux 5.4).
+ */
+const BACKLOG = 4096;
+
 function listen(server: Server, where: { path: string } | { host: string; port: number }): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(where, () => {
+    server.listen({ ...where, backlog: BACKLOG }, () => {
       server.off('error', reject);
       resolve();
     });
