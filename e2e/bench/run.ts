@@ -2,6 +2,7 @@
 // what it measured and, as its last line, one JSON object.
 const benches: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   docker: () => import('./docker.bench.js'),
+  cluster: () => import('./cluster.bench.js'),
 };
 
 const name = process.argv[2] ?? '';
