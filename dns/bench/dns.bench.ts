@@ -12,6 +12,14 @@
 // the machine's load falls on all of them; medians over rounds are reported with their spread.
 // Everything is on loopback; dnsmasq runs with --no-resolv and cnmd with forwarding off, so
 // nothing is ever forwarded. The last line is one JSON object.
+// cnmd runs twice, with its metrics counters off and on (`cnmd-metrics`, read once a second).
+// What metrics cost is a few per cent at most, less than the drift of a shared machine between
+// two runs, and dnsperf, not the server, is what bounds the closed-loop QPS here (the stand-in
+// transport, which does nothing, gets no more): so after the rounds the two run at once, PAIRS
+// times, both pinned to one CPU (taskset) and each driven by its own dnsperf at full speed from
+// the other CPUs. Sharing the CPU at the same moment, both meet the same load; the QPS a server
+// can give is its queries per CPU-second, and metrics_on_qps_ratio is the median over the pairs
+// of on ÷ off (metrics_on_closed_loop_qps_ratio: the rounds' closed-loop QPS, on ÷ off).
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
@@ -24,6 +32,8 @@ import { benchNames } from './names.js';
 
 const ROUNDS = Number(process.env.CNMD_BENCH_ROUNDS ?? 5);
 const SECONDS = Number(process.env.CNMD_BENCH_SECONDS ?? 5);
+const PAIRS = Number(process.env.CNMD_BENCH_PAIRS ?? 20);
+const PAIR_SECONDS = Number(process.env.CNMD_BENCH_PAIR_SECONDS ?? 2);
 const LATENCY_SECONDS = Number(process.env.CNMD_BENCH_LATENCY_SECONDS ?? 3);
 const RATE = 20_000;
 const DNSMASQ = process.env.CNMD_BENCH_DNSMASQ ?? '/usr/sbin/dnsmasq';
@@ -166,10 +176,11 @@ function machineBusy(): number {
 }
 
 /** Runs dnsperf; its stdout goes to `out` (a file) or is returned. */
-async function dnsperf(args: string[], out?: string): Promise<string> {
+async function dnsperf(args: string[], out?: string, cpus?: string): Promise<string> {
   const fd = out ? openSync(out, 'w') : undefined;
   try {
-    const child = track(spawn(DNSPERF, args, { stdio: ['ignore', fd ?? 'pipe', 'pipe'] }));
+    const [cmd, argv] = cpus ? ['taskset', ['-c', cpus, DNSPERF, ...args]] : [DNSPERF, args];
+    const child = track(spawn(cmd, argv, { stdio: ['ignore', fd ?? 'pipe', 'pipe'] }));
     let text = '';
     child.stdout?.on('data', (d) => (text += d));
     let err = '';
@@ -197,21 +208,19 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
-async function throughput(c: Contender, queries: string): Promise<Pick<Round, 'qps' | 'qpsPerCpu' | 'rest'>> {
+async function throughput(
+  c: Contender,
+  queries: string,
+  seconds = SECONDS,
+  clientCpus?: string,
+): Promise<Pick<Round, 'qps' | 'qpsPerCpu' | 'rest'>> {
   const before = cpuSeconds(c.pid);
   const busy = machineBusy();
-  const out = await dnsperf([
-    '-s',
-    '127.0.0.1',
-    '-p',
-    String(c.port),
-    '-d',
-    queries,
-    '-l',
-    String(SECONDS),
-    '-q',
-    '100',
-  ]);
+  const out = await dnsperf(
+    ['-s', '127.0.0.1', '-p', String(c.port), '-d', queries, '-l', String(seconds), '-q', '100'],
+    undefined,
+    clientCpus,
+  );
   const cpu = cpuSeconds(c.pid) - before;
   // A server that answered errors (REFUSED is cheap) would win for nothing: all must be NOERROR.
   const codes = /Response codes:\s+(.*)/.exec(out)?.[1] ?? '';
@@ -251,6 +260,8 @@ async function main(dir: string): Promise<void> {
   await writeFile(queries, names.map((n) => `${n.name} A\n`).join(''));
   const contenders = [
     await startNode('cnmd', ['cnmd', 'batch']),
+    // The same server with its metrics counters on: next to it, so that each round runs the two close together.
+    await startNode('cnmd-metrics', ['cnmd', 'batch', 'metrics']),
     await startDnsmasq(hosts),
     await startNode('transport', ['stand-in', 'batch']),
   ];
@@ -272,12 +283,34 @@ async function main(dir: string): Promise<void> {
       const round = { ...t.get(c.name)!, ...(await latency(c, queries, dir)) };
       results.get(c.name)!.push(round);
       console.log(
-        `round ${r + 1} ${c.name.padEnd(10)} ${fmt(round.qps)} QPS  ${fmt(round.qpsPerCpu)} q/CPU-s  ` +
+        `round ${r + 1} ${c.name.padEnd(12)} ${fmt(round.qps)} QPS  ${fmt(round.qpsPerCpu)} q/CPU-s  ` +
           `p50 ${round.p50.toFixed(0)} µs  p99 ${round.p99.toFixed(0)} µs  ` +
           `${round.cpuUsAt20k.toFixed(1)} CPU-µs/q at 20k  lost ${round.lost}  rest ${round.rest.toFixed(2)} cores`,
       );
     }
   }
+
+  // Metrics on ÷ off: both at once on one CPU, each with its own dnsperf on the others.
+  const off = contenders.find((c) => c.name === 'cnmd')!;
+  const on = contenders.find((c) => c.name === 'cnmd-metrics')!;
+  const cpuCount = Number(execFileSync('nproc').toString());
+  const serverCpu = String(cpuCount - 1);
+  const clientCpus = cpuCount > 1 ? `0-${cpuCount - 2}` : '0';
+  const qpsOnOff: number[] = [];
+  for (const c of [off, on]) execFileSync('taskset', ['-a', '-p', '-c', serverCpu, String(c.pid)]);
+  try {
+    for (let i = 0; i < PAIRS; i++) {
+      const [x, y] = await Promise.all([off, on].map((c) => throughput(c, queries, PAIR_SECONDS, clientCpus)));
+      qpsOnOff.push(y!.qpsPerCpu / x!.qpsPerCpu);
+      console.log(
+        `pair ${i + 1} on CPU ${serverCpu}: metrics off ${fmt(x!.qps)} QPS ${fmt(x!.qpsPerCpu)} q/CPU-s, ` +
+          `on ${fmt(y!.qps)} QPS ${fmt(y!.qpsPerCpu)} q/CPU-s: ${(y!.qpsPerCpu / x!.qpsPerCpu).toFixed(3)}`,
+      );
+    }
+  } finally {
+    for (const c of [off, on]) execFileSync('taskset', ['-a', '-p', '-c', `0-${cpuCount - 1}`, String(c.pid)]);
+  }
+  const closedLoop = results.get('cnmd')!.map((x, i) => results.get('cnmd-metrics')![i]!.qps / x.qps);
 
   const summary: Record<string, Record<keyof Round, number>> = {};
   console.log(`\nmedians over ${ROUNDS} rounds (spread: (max - min) / median)`);
@@ -293,7 +326,7 @@ async function main(dir: string): Promise<void> {
     };
     const s = summary[name]!;
     console.log(
-      `${name.padEnd(10)} ${fmt(s.qps)} QPS (±${spread('qps')})  ${fmt(s.qpsPerCpu)} q/CPU-s (±${spread('qpsPerCpu')})  ` +
+      `${name.padEnd(12)} ${fmt(s.qps)} QPS (±${spread('qps')})  ${fmt(s.qpsPerCpu)} q/CPU-s (±${spread('qpsPerCpu')})  ` +
         `p50 ${s.p50.toFixed(0)} µs (±${spread('p50')})  p99 ${s.p99.toFixed(0)} µs (±${spread('p99')})  ` +
         `${s.cpuUsAt20k.toFixed(1)} CPU-µs/q at 20k  rest ${s.rest.toFixed(2)} cores`,
     );
@@ -306,6 +339,10 @@ async function main(dir: string): Promise<void> {
   // Within one round the two ran a few seconds apart: their ratio suffers less from drift.
   const paired = results.get('cnmd')!.map((x, i) => x.qpsPerCpu / results.get('dnsmasq')![i]!.qpsPerCpu);
   console.log(`cnmd / dnsmasq per CPU-second, round by round: ${paired.map((x) => x.toFixed(2)).join(' ')}`);
+  console.log(`cnmd metrics on / off, q/CPU-s at once, pair by pair: ${qpsOnOff.map((x) => x.toFixed(3)).join(' ')}`);
+  console.log(
+    `cnmd metrics on / off, closed-loop QPS, round by round: ${closedLoop.map((x) => x.toFixed(3)).join(' ')}`,
+  );
   console.log(
     JSON.stringify({
       bench: 'dns',
@@ -326,6 +363,11 @@ async function main(dir: string): Promise<void> {
       ratio_per_cpu_min: Number(Math.min(...paired).toFixed(3)),
       transport_qps_per_cpu_s: round(transport.qpsPerCpu),
       transport_p50_us: round(transport.p50),
+      metrics_on_qps_ratio: Number(median(qpsOnOff).toFixed(3)),
+      metrics_on_qps_ratio_min: Number(Math.min(...qpsOnOff).toFixed(3)),
+      metrics_on_closed_loop_qps_ratio: Number(median(closedLoop).toFixed(3)),
+      metrics_on_p50_us: round(summary['cnmd-metrics']!.p50),
+      metrics_pairs: PAIRS,
       rounds: ROUNDS,
     }),
   );

@@ -21,6 +21,9 @@ export class AnswerCache {
   readonly #size: number;
   readonly #maxTtl: number;
   readonly #now: () => number;
+  /** Lookups answered from here, and lookups that found nothing fresh (for metrics). */
+  hits = 0;
+  misses = 0;
 
   /** size: entries kept; maxTtl: seconds; now: a clock in ms (tests pass their own). */
   constructor(size: number, maxTtl: number, now: () => number = Date.now) {
@@ -35,12 +38,17 @@ export class AnswerCache {
 
   get(key: string): CacheHit | undefined {
     const e = this.#entries.get(key);
-    if (!e) return undefined;
+    if (!e) {
+      this.misses++;
+      return undefined;
+    }
     const now = this.#now();
     if (now >= e.expires) {
       this.#entries.delete(key);
+      this.misses++;
       return undefined;
     }
+    this.hits++;
     // Map order is insertion order: moving the entry to the end keeps the LRU one first.
     this.#entries.delete(key);
     this.#entries.set(key, e);

@@ -4,6 +4,7 @@ export { DnsError, type DnsErrorCode, isDnsError } from './errors.js';
 export { type DnsServerOptions, defaultOptions } from './options.js';
 export type { SandboxConfig, SandboxSpec } from './sandbox.js';
 export { DnsServer } from './server.js';
+export { type DnsStatsSnapshot, DURATION_BUCKETS, type HistogramSnapshot, RCODE_NAMES, TYPE_NAMES } from './stats.js';
 export { type ChangeListener, NameTable, type NameTableTx } from './table/name-table.js';
 export type { EndpointSpec, ServicePort, ServiceSpec, TaskSpec } from './table/types.js';
 export type { PacketHandler, Peer, UdpTransport } from './transport.js';

@@ -55,6 +55,8 @@ export class Sandbox implements SandboxContext {
   sockets: UpstreamSockets | undefined;
   inflight = 0;
   udp: UdpTransport | undefined;
+  /** Whether udp says when a delivery ends (UdpTransport.batches). */
+  batches = false;
   tcp: TcpListener | undefined;
   own: Upstream[] | undefined;
   readonly #defaults: () => readonly Upstream[];

@@ -11,6 +11,14 @@ import { assemble } from './prepared.js';
 import { DROP, type RawQuery, readQuery } from './raw-query.js';
 import { emptyReply, relayReply } from './respond.js';
 import { checkConfig, Sandbox, type SandboxConfig, type SandboxSpec } from './sandbox.js';
+import {
+  type DnsStatsSnapshot,
+  type RequestStats,
+  snapshotHistogram,
+  snapshotRequests,
+  snapshotUpstream,
+  type UpstreamStats,
+} from './stats.js';
 import { NameTable } from './table/name-table.js';
 import { TcpListener } from './tcp.js';
 import type { Peer } from './transport.js';
@@ -41,6 +49,18 @@ export class DnsServer {
   readonly #upstream: Handler;
   readonly #unsubscribe: () => void;
   readonly #forwarder: Forwarder;
+  readonly #cache: AnswerCache | undefined;
+  /** DnsServerOptions.metrics: requests are counted and timed. */
+  readonly #metrics: boolean;
+  readonly #upstreamStats = new Map<string, UpstreamStats>();
+  #malformed = 0;
+  #internalErrors = 0;
+  readonly #since = Date.now();
+  /** performance.now() when the current batch began; -1 outside one (metrics only). */
+  #t0 = -1;
+  /** The views answered in the current batch, synchronously, and how many queries each. */
+  readonly #batchViews: RequestStats[] = [];
+  readonly #batchCounts: number[] = [];
   #defaults: Upstream[] = [];
   /** Counts sandboxes added, for their tokens. */
   #added = 0;
@@ -51,15 +71,18 @@ export class DnsServer {
     this.#o = checkOptions({ ...defaultOptions(), ...options });
     this.table = this.#o.table ?? new NameTable();
     if (this.#o.upstreams) this.#defaults = this.#o.upstreams.map(parseUpstream);
+    this.#metrics = this.#o.metrics;
     this.#forwarder = new Forwarder({
       exchange: this.#o.exchange ?? socketExchange,
       timeout: this.#o.upstreamTimeout,
       failuresToSkip: 3,
       skipFor: 30_000,
+      ...(this.#metrics ? { stats: this.#upstreamStats } : {}),
     });
+    this.#cache = this.#o.cacheSize > 0 ? new AnswerCache(this.#o.cacheSize, this.#o.cacheMaxTtl) : undefined;
     const ctx: ServerContext = {
       ttl: this.#o.ttl,
-      cache: this.#o.cacheSize > 0 ? new AnswerCache(this.#o.cacheSize, this.#o.cacheMaxTtl) : undefined,
+      cache: this.#cache,
       forwarder: this.#forwarder,
       maxInflight: this.#o.maxInflight,
     };
@@ -126,6 +149,31 @@ export class DnsServer {
     return [...this.#sandboxes.keys()];
   }
 
+  /**
+   * Every counter as it is now, for metrics read at collection time (a snapshot costs a pass over
+   * the views, never anything per query). Empty views and forwards unless `metrics` is on.
+   */
+  stats(): DnsStatsSnapshot {
+    const skipped = new Set(this.#forwarder.skipped());
+    const upstreams = new Set([...this.#defaults.map((u) => u.key), ...this.#upstreamStats.keys()]);
+    return {
+      views: this.#metrics
+        ? [...this.#views.values()].map((v) => ({
+            networks: v.networks.join(','),
+            since: v.stats.since,
+            requests: snapshotRequests(v.stats),
+            duration: snapshotHistogram(v.stats.duration),
+          }))
+        : [],
+      cache: { hits: this.#cache?.hits ?? 0, misses: this.#cache?.misses ?? 0, entries: this.#cache?.size ?? 0 },
+      forwards: [...this.#upstreamStats].map(([upstream, u]) => snapshotUpstream(upstream, u)),
+      upstreams: [...upstreams].map((upstream) => ({ upstream, up: !skipped.has(upstream) })),
+      malformed: this.#malformed,
+      internalErrors: this.#internalErrors,
+      since: this.#since,
+    };
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -162,9 +210,11 @@ export class DnsServer {
 
   #attach(sb: Sandbox): void {
     const spec = this.#specs.get(sb)!;
+    const batchEnd = this.#metrics ? this.#batchEnd : undefined;
     if (spec.udp) {
       sb.udp = spec.udp;
-      spec.udp.listen((packet, peer) => this.#onUdp(sb, packet, peer));
+      sb.batches = spec.udp.batches === true;
+      spec.udp.listen((packet, peer) => this.#onUdp(sb, packet, peer), batchEnd);
     }
     if (spec.tcp) {
       let server: net.Server;
@@ -173,15 +223,16 @@ export class DnsServer {
         server = net.createServer();
         server.listen({ fd: spec.tcp.fd });
       }
-      sb.tcp = new TcpListener(server, (packet) => this.#safely(sb, packet, true), {
+      sb.tcp = new TcpListener(server, (packet) => this.#safely(sb, packet, true, false), {
         idleTimeout: this.#o.tcpIdleTimeout,
         maxConnections: this.#o.maxTcpConnections,
+        batchEnd,
       });
     }
   }
 
   #onUdp(sb: Sandbox, packet: Buffer, peer: Peer): Buffer | undefined {
-    const r = this.#safely(sb, packet, false);
+    const r = this.#safely(sb, packet, false, !sb.batches);
     if (!(r instanceof Promise)) return r;
     void r.then((reply) => {
       if (reply && this.#sandboxes.get(sb.id) === sb) sb.udp?.send(reply, peer);
@@ -189,19 +240,25 @@ export class DnsServer {
     return undefined;
   }
 
-  /** Never throws, and the promise never rejects: a bad packet must not reach the event loop. */
-  #safely(sb: Sandbox, packet: Buffer, tcp: boolean): Buffer | Promise<Buffer | undefined> | undefined {
+  /**
+   * Never throws, and the promise never rejects: a bad packet must not reach the event loop.
+   * auto: the transport does not say when its delivery ends (a microtask does, for metrics).
+   */
+  #safely(sb: Sandbox, packet: Buffer, tcp: boolean, auto: boolean): Buffer | Promise<Buffer | undefined> | undefined {
+    const t0 = this.#metrics ? this.#batchStart(auto) : 0;
     try {
-      return this.#answer(sb, packet, tcp);
+      return this.#answer(sb, packet, tcp, t0);
     } catch (error) {
+      this.#internalErrors++;
       if (errorChannel.hasSubscribers) errorChannel.publish({ sandbox: sb.id, reason: 'internal', error });
       return undefined;
     }
   }
 
-  #answer(sb: Sandbox, packet: Buffer, tcp: boolean): Buffer | Promise<Buffer | undefined> | undefined {
+  #answer(sb: Sandbox, packet: Buffer, tcp: boolean, t0: number): Buffer | Promise<Buffer | undefined> | undefined {
     const q = readQuery(packet);
     if (typeof q === 'number') {
+      this.#malformed++;
       if (errorChannel.hasSubscribers) errorChannel.publish({ sandbox: sb.id, reason: 'malformed', rcode: q });
       return q === DROP ? undefined : emptyReply(packet, undefined, q);
     }
@@ -210,9 +267,11 @@ export class DnsServer {
     if (!tcp && packet.length > 512 && !q.edns) q.error = RCODE.FORMERR;
     if (q.error) {
       // BADVERS is a version we do not speak, not a malformed packet.
-      if (q.error === RCODE.FORMERR && errorChannel.hasSubscribers) {
-        errorChannel.publish({ sandbox: sb.id, reason: 'malformed', rcode: q.error });
+      if (q.error === RCODE.FORMERR) {
+        this.#malformed++;
+        if (errorChannel.hasSubscribers) errorChannel.publish({ sandbox: sb.id, reason: 'malformed', rcode: q.error });
       }
+      if (this.#metrics) this.#answered(sb.view.stats, q.type, q.error);
       return emptyReply(packet, q, q.error);
     }
     const limit = tcp ? TCP_LIMIT : q.udpSize;
@@ -223,6 +282,7 @@ export class DnsServer {
     const p = view.lookup(q.key, q.type) ?? view.prepare(q.key, q.type);
     if (p) {
       if (queryChannel.hasSubscribers) publish(sb, q, p.rcode, 'table', tcp);
+      if (this.#metrics) this.#answered(view.stats, q.type, p.rcode);
       return assemble(p, packet, q, limit);
     }
     // Names the table does not hold: the rest of the chain, which forwards them in the class asked
@@ -243,21 +303,66 @@ export class DnsServer {
       edns: q.edns ? { udpSize: q.udpSize, dnssecOk: q.dnssecOk } : undefined,
     };
     const r = this.#upstream(req);
-    if (!(r instanceof Promise)) return this.#reply(sb, r, head, q, limit, tcp);
+    if (!(r instanceof Promise)) return this.#reply(sb, r, head, q, limit, tcp, -1);
     return r.then(
-      (reply) => this.#reply(sb, reply, head, q, limit, tcp),
+      (reply) => this.#reply(sb, reply, head, q, limit, tcp, t0),
       (error) => {
+        this.#internalErrors++;
         if (errorChannel.hasSubscribers) errorChannel.publish({ sandbox: sb.id, reason: 'internal', error });
+        if (this.#metrics) this.#late(sb.view.stats, q.type, RCODE.SERVFAIL, t0);
         return emptyReply(head, q, RCODE.SERVFAIL);
       },
     );
   }
 
-  #reply(sb: Sandbox, r: Reply, head: Buffer, q: RawQuery, limit: number, tcp: boolean): Buffer {
+  /** t0: when the query's batch began; -1 when the answer came synchronously, within it. */
+  #reply(sb: Sandbox, r: Reply, head: Buffer, q: RawQuery, limit: number, tcp: boolean, t0: number): Buffer {
     if (queryChannel.hasSubscribers) publish(sb, q, r.rcode, r.source, tcp);
+    if (this.#metrics) {
+      if (t0 < 0) this.#answered(sb.view.stats, q.type, r.rcode);
+      else this.#late(sb.view.stats, q.type, r.rcode, t0);
+    }
     if (r.message) return relayReply(r.message, r.age ?? 0, head, q, limit);
     return emptyReply(head, q, r.rcode);
   }
+
+  // ---- metrics: the queries of a batch share its two clock reads (stats.ts) ----
+
+  /** When the current batch began: the first query of a batch reads the clock. The batch ends
+   * when its transport says so, or with the microtasks after the transport's delivery. */
+  #batchStart(auto: boolean): number {
+    if (this.#t0 < 0) {
+      this.#t0 = performance.now();
+      if (auto) queueMicrotask(this.#batchEnd);
+    }
+    return this.#t0;
+  }
+
+  /** A query of the current batch answered synchronously: its reply leaves with the batch. */
+  #answered(stats: RequestStats, type: number, rcode: number): void {
+    stats.count(type, rcode);
+    const last = this.#batchViews.length - 1;
+    if (last >= 0 && this.#batchViews[last] === stats) this.#batchCounts[last]! += 1;
+    else {
+      this.#batchViews.push(stats);
+      this.#batchCounts.push(1);
+    }
+  }
+
+  /** A query answered after its batch (forwarded): timed on its own. */
+  #late(stats: RequestStats, type: number, rcode: number, t0: number): void {
+    stats.count(type, rcode);
+    stats.duration.record((performance.now() - t0) / 1000);
+  }
+
+  readonly #batchEnd = (): void => {
+    if (this.#t0 < 0) return; // a delivery with nothing counted (a dropped packet)
+    const s = (performance.now() - this.#t0) / 1000;
+    this.#t0 = -1;
+    for (let i = 0; i < this.#batchViews.length; i++) this.#batchViews[i]!.duration.record(s, this.#batchCounts[i]);
+    this.#batchViews.length = 0;
+    this.#batchCounts.length = 0;
+  };
 }
 
 function publish(sb: Sandbox, q: RawQuery, rcode: number, source: Reply['source'], tcp: boolean): void {

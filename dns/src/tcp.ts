@@ -15,7 +15,12 @@ export class TcpListener {
   readonly #conns = new Set<net.Socket>();
   #closed = false;
 
-  constructor(server: net.Server, handler: TcpHandler, opts: { idleTimeout: number; maxConnections: number }) {
+  /** batchEnd: called after the queries of each read were handed to handler. */
+  constructor(
+    server: net.Server,
+    handler: TcpHandler,
+    opts: { idleTimeout: number; maxConnections: number; batchEnd?: (() => void) | undefined },
+  ) {
     this.#server = server;
     server.on('error', () => {});
     server.on('connection', (sock) => {
@@ -25,7 +30,7 @@ export class TcpListener {
       }
       this.#conns.add(sock);
       sock.on('close', () => this.#conns.delete(sock));
-      serve(sock, handler, opts.idleTimeout);
+      serve(sock, handler, opts.idleTimeout, opts.batchEnd);
     });
   }
 
@@ -41,7 +46,7 @@ export class TcpListener {
   }
 }
 
-function serve(sock: net.Socket, handler: TcpHandler, idleTimeout: number): void {
+function serve(sock: net.Socket, handler: TcpHandler, idleTimeout: number, batchEnd?: () => void): void {
   let buf = Buffer.alloc(0);
   let pending = 0;
   sock.setNoDelay(true);
@@ -71,5 +76,6 @@ function serve(sock: net.Socket, handler: TcpHandler, idleTimeout: number): void
         if (r) write(r);
       });
     }
+    batchEnd?.();
   });
 }

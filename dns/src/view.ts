@@ -2,6 +2,7 @@ import { candidates, type Handler, type SandboxContext } from './chain.js';
 import { fromWireKey } from './dns-name.js';
 import { type Prepared, prepare } from './prepared.js';
 import { CLASS_IN } from './rr.js';
+import { RequestStats } from './stats.js';
 import { depKey, type NameTable } from './table/name-table.js';
 import type { TableReader } from './table/types.js';
 
@@ -27,6 +28,8 @@ export class View {
   readonly #entryDeps = new Map<string, Set<string>>();
   readonly #sandbox: SandboxContext;
   refs = 0;
+  /** What was answered to the sandboxes that see this view (counted with DnsServerOptions.metrics). */
+  readonly stats = new RequestStats();
 
   /** local: the table's part of the chain, ending in a handler for names it does not hold. */
   constructor(networks: readonly string[], table: NameTable, local: Handler) {

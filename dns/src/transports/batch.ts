@@ -108,7 +108,9 @@ export class BatchUdpTransport implements UdpTransport {
   readonly #onError: (err: BatchTransportError) => void;
   #handle: Handle | undefined;
   #handler: PacketHandler | undefined;
+  #batchEnd: (() => void) | undefined;
   #closed = false;
+  readonly batches = true;
 
   /** Whether the addon is built and loads here. */
   static available(): boolean {
@@ -148,9 +150,10 @@ export class BatchUdpTransport implements UdpTransport {
     return this.#s.addon.localPort(this.#fd);
   }
 
-  listen(handler: PacketHandler): void {
+  listen(handler: PacketHandler, batchEnd?: () => void): void {
     if (this.#closed || this.#handle) throw new Error('BatchUdpTransport.listen: called twice or after close');
     this.#handler = handler;
+    this.#batchEnd = batchEnd;
     this.#handle = this.#s.addon.open(
       this.#fd,
       (n) => this.#onBatch(n),
@@ -184,6 +187,7 @@ export class BatchUdpTransport implements UdpTransport {
       send.set(reply, i * SLOT);
       meta[BATCH + i] = reply.length;
     }
+    this.#batchEnd?.();
   }
 
   /** Sends at once with sendto(2); a full send buffer drops it, as the kernel drops UDP. */

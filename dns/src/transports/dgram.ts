@@ -14,6 +14,7 @@ export interface DgramPeer {
 export class DgramTransport implements UdpTransport {
   readonly #socket: dgram.Socket;
   #closed = false;
+  readonly batches = true;
 
   constructor(socket: dgram.Socket) {
     this.#socket = socket;
@@ -21,11 +22,12 @@ export class DgramTransport implements UdpTransport {
     socket.on('error', () => {});
   }
 
-  listen(handler: PacketHandler): void {
+  listen(handler: PacketHandler, batchEnd?: () => void): void {
     this.#socket.on('message', (msg, rinfo) => {
       // rinfo itself is the peer: it has address and port, and costs no extra object.
       const reply = handler(msg, rinfo);
       if (reply) this.send(reply, rinfo);
+      batchEnd?.();
     });
   }
 

@@ -1,6 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { forwardChannel, upstreamChannel } from '../diagnostics.js';
 import { isDnsError } from '../errors.js';
+import { UpstreamStats } from '../stats.js';
 import { type Exchange, questionEnd, type UpstreamSockets } from './exchange.js';
 import { parseUpstream, type UpstreamMessage } from './raw-message.js';
 import type { Upstream } from './upstream-address.js';
@@ -14,6 +15,8 @@ export interface ForwarderOptions {
   /** ...for this long, ms. */
   skipFor: number;
   now?: () => number;
+  /** Counters per upstream key, kept when given (DnsServerOptions.metrics). */
+  stats?: Map<string, UpstreamStats>;
 }
 
 export interface ForwardQuery {
@@ -81,6 +84,8 @@ export class Forwarder {
 
   async #attempt(u: Upstream, query: Buffer, q: ForwardQuery, tcp: boolean): Promise<Buffer> {
     const start = this.#now();
+    const stats = this.#o.stats && this.#upstreamStats(u.key);
+    const t0 = stats ? performance.now() : 0;
     const publish = (outcome: string, extra: object) => {
       if (!forwardChannel.hasSubscribers) return;
       forwardChannel.publish({
@@ -95,11 +100,28 @@ export class Forwarder {
     try {
       const reply = await this.#o.exchange(u, query, tcp, this.#o.timeout, q.via?.sockets);
       publish('answer', { rcode: reply[3]! & 0x0f });
+      stats?.attempt(reply[3]! & 0x0f, (performance.now() - t0) / 1000);
       return reply;
     } catch (error) {
-      publish(isDnsError(error, 'DNS_UPSTREAM_TIMEOUT') ? 'timeout' : 'error', { error });
+      const outcome = isDnsError(error, 'DNS_UPSTREAM_TIMEOUT') ? 'timeout' : 'error';
+      publish(outcome, { error });
+      stats?.attempt(outcome, (performance.now() - t0) / 1000);
       throw error;
     }
+  }
+
+  #upstreamStats(key: string): UpstreamStats {
+    const all = this.#o.stats!;
+    let s = all.get(key);
+    if (!s) all.set(key, (s = new UpstreamStats()));
+    s.requests++;
+    return s;
+  }
+
+  /** Upstreams skipped now after failures, on the server's own sockets (route ''), or on a sandbox's. */
+  skipped(route = ''): string[] {
+    const now = this.#now();
+    return [...(this.#health.get(route) ?? [])].filter(([, h]) => h.until > now).map(([key]) => key);
   }
 
   /** Forgets the health of a route (a removed sandbox's). */
