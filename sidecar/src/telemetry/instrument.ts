@@ -15,6 +15,7 @@ import {
   type Tracer,
 } from '@opentelemetry/api';
 import type { Cluster } from '../cluster/cluster.js';
+import { BUCKET_NAMES } from '../cluster/kv.js';
 import { describeError } from '../errors.js';
 import type { Kernel, NetnsLinks } from '../kernel/types.js';
 import type { NetworkController } from '../network/controller.js';
@@ -295,8 +296,9 @@ export interface ClusterWatch {
 
 /**
  * The cluster's resync as an operation (joined: a resync asked for while one runs is the same
- * one), its requests to NATS as steps, and the watch's lag, read from this host's own heartbeats
- * as they come back (their `at` is this host's clock).
+ * one), with a step per bucket it watches again (from the watch's start to the end of its
+ * snapshot, with the changes it found); its requests to NATS as steps; and the watch's lag, read
+ * from this host's own heartbeats as they come back (their `at` is this host's clock).
  */
 export function instrumentCluster(o: Observer, cluster: Cluster): ClusterWatch {
   const watch: ClusterWatch = { lag: undefined };
@@ -319,6 +321,36 @@ export function instrumentCluster(o: Observer, cluster: Cluster): ClusterWatch {
     });
     return running;
   };
+  if (o.tracer) {
+    const tracer = o.tracer;
+    const views = [
+      [cluster.networks, BUCKET_NAMES.networks],
+      [cluster.hosts, BUCKET_NAMES.hosts],
+      [cluster.claims, BUCKET_NAMES.ipam],
+      [cluster.services, BUCKET_NAMES.services],
+      [cluster.endpoints, BUCKET_NAMES.endpoints],
+    ] as const;
+    for (const [view, bucket] of views) {
+      let open: { span: Span; changes: number } | undefined;
+      const begin = view.beginSnapshot.bind(view);
+      const end = view.endSnapshot.bind(view);
+      view.beginSnapshot = () => {
+        open?.span.end();
+        // Started within the resync: its child (the context follows the resync's awaits).
+        open = {
+          span: tracer.startSpan('cluster.watch', { attributes: { 'cnmd.bucket': bucket } }),
+          changes: view.changes,
+        };
+        begin();
+      };
+      view.endSnapshot = () => {
+        end();
+        open?.span.setAttribute('cnmd.changes', view.changes - open.changes);
+        open?.span.end();
+        open = undefined;
+      };
+    }
+  }
   const apply = cluster.hosts.apply.bind(cluster.hosts);
   cluster.hosts.apply = (change) => {
     if (change.key === cluster.hostId && change.value) {
