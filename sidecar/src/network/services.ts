@@ -137,6 +137,12 @@ export class Services {
       for (const p of rec.spec.publish ?? []) await this.#c.firewall.unpublish(net, this.#published(rec), p);
       this.#c.dns.service(net, rec, undefined);
       if (rec.vip || rec.spec.health) await this.#lb?.remove(net, rec);
+    }
+    // The record goes before its VIP and mark: a daemon killed in between leaves an address no
+    // record holds (the restart returns it to the pool) and a mark held by nothing, never a
+    // service that a restart brings back with a VIP and a mark IPAM would hand out again.
+    await this.records.delete(rec.id);
+    if (net) {
       const what = this.#c.logged(`releasing the VIP of service ${rec.spec.name}`);
       // A global service's VIP is held by the host that made it: elsewhere this returns nothing.
       if (rec.vip) await this.#c.releaseAddress(net, rec.vip).catch(what);
@@ -147,7 +153,6 @@ export class Services {
       const done = net?.spec.scope === 'global' ? this.#c.cluster?.releaseMark(m) : this.#c.ipam.releaseId('mark', m);
       await done?.catch(this.#c.logged(`releasing mark ${m}`));
     }
-    await this.records.delete(rec.id);
   }
 
   /** The service's tasks: ready endpoints attached to it, on its network, here and (for a global
