@@ -3,6 +3,7 @@
 const benches: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   docker: () => import('./docker.bench.js'),
   cluster: () => import('./cluster.bench.js'),
+  reliability: () => import('./reliability.bench.js'),
 };
 
 const name = process.argv[2] ?? '';
