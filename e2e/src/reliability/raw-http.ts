@@ -105,6 +105,8 @@ async function pump(
 }
 
 async function pumpBody(s: net.Socket, rest: Buffer, out: RawOutcome, stop: () => boolean): Promise<void> {
+  // As curl does with Expect: 100-continue, a moment for an early answer before the rest.
+  await new Promise((r) => setTimeout(r, 200));
   for (let at = 0; at < rest.length && !stop() && !s.destroyed; at += 64 * 1024) {
     await new Promise((r) => setImmediate(r));
     const chunk = rest.subarray(at, at + 64 * 1024);
