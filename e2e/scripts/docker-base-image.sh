@@ -17,8 +17,9 @@ DEBIAN=cnmd-test/bookworm:local
 BASE=${CNMD_BASE_IMAGE:-cnmd-test/base:local}
 DEMO=${CNMD_DEMO_IMAGE:-cnmd-test/demo:local}
 # build: python3 make g++ (node-gyp); runtime: nftables (nft, libnftables.so.1) iptables conntrack
-# iproute2 procps (sysctl); demo: curl dnsutils (dig); ca-certificates for npm's registry.
-PKGS=ca-certificates,python3,make,g++,nftables,iptables,conntrack,iproute2,procps,curl,dnsutils
+# iproute2 procps (sysctl); demo: curl dnsutils (dig); the compose file's cluster profile:
+# nats-server; ca-certificates for npm's registry.
+PKGS=ca-certificates,python3,make,g++,nftables,iptables,conntrack,iproute2,procps,curl,dnsutils,nats-server
 
 # docker build, quiet unless it fails (the legacy builder's deprecation notice included).
 build() {

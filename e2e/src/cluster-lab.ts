@@ -88,9 +88,10 @@ export class ClusterLab {
     const end = Date.now() + timeoutMs;
     for (const h of i === undefined ? this.hosts : [this.hosts[i]!]) {
       for (;;) {
-        const r = await h.cli('cluster', 'status', '--json');
-        if (r.code === 0 && (JSON.parse(r.out) as { connected: boolean }).connected) break;
-        if (Date.now() > end) throw new Error(`${h.ns.name} is not connected to the cluster: ${r.out}${r.err}`);
+        const r = await h.api<{ connected?: boolean }>('GET', '/v1/cluster').catch((e) => ({ status: 0, body: e }));
+        if (r.status === 200 && r.body.connected) break;
+        if (Date.now() > end)
+          throw new Error(`${h.ns.name} is not connected to the cluster: ${JSON.stringify(r.body)}`);
         await new Promise((res) => setTimeout(res, 50));
       }
     }

@@ -127,9 +127,16 @@ export class TestHost {
     const exited = new Promise<never>((_, reject) =>
       proc.once('close', (code) => reject(new Error(`the daemon exited (${code}): ${this.#log}`))),
     );
-    for (let i = 0; i < 200; i++) {
-      const r = await Promise.race([this.cli('network', 'ls', '--json'), exited]);
-      if (r.code === 0) return;
+    // Asked over the socket from here, not with the CLI: a node process per poll would compete
+    // with the daemon for the CPU (in the VM, a start of node costs seconds).
+    const up = () =>
+      this.api('GET', '/v1/networks').then(
+        (r) => r.status === 200,
+        () => false,
+      );
+    // In the VM (qemu without KVM) a daemon takes 20-40 s to load its modules, not 1-2 s.
+    for (const end = Date.now() + (process.env.CNMD_IN_VM === '1' ? 300_000 : 60_000); Date.now() < end; ) {
+      if (await Promise.race([up(), exited])) return;
       await new Promise((r) => setTimeout(r, 50));
     }
     throw new Error(`the daemon did not come up: ${this.#log}`);
@@ -148,8 +155,8 @@ export class TestHost {
     const p = this.#daemon;
     if (!p || p.exitCode !== null || p.signalCode !== null) return;
     // Networks made on first use (the Docker source) have load-balancer sandboxes too.
-    const r = await this.cli('network', 'ls', '--json');
-    if (r.code === 0) for (const n of JSON.parse(r.out) as { id: string; scope?: string }[]) this.#lbs.add(this.#lb(n));
+    const r = await this.api<{ id: string; scope?: string }[]>('GET', '/v1/networks').catch(() => undefined);
+    if (r?.status === 200) for (const n of r.body) this.#lbs.add(this.#lb(n));
     this.#daemon = undefined;
     const gone = new Promise((resolve) => p.once('exit', resolve));
     p.kill(signal);

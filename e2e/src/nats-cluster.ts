@@ -39,10 +39,10 @@ const get = (u) => fetch(u, { signal: AbortSignal.timeout(1000) }).then(async (r
       const l = jsz.meta_cluster?.leader; leaders.add(l);
       const streams = (jsz.account_details ?? []).flatMap((a) => a.stream_detail ?? []);
       const leaderless = streams.filter((s) => s.cluster && !names.includes(s.cluster.leader)).map((s) => s.name);
-      if (hs !== 200 || !names.includes(l) || leaderless.length)
+      if (hs !== 200 || (urls.length > 1 && (!names.includes(l) || leaderless.length)))
         why += u + ': healthz ' + hs + ' ' + hb.trim() + ', meta leader ' + l + ', streams without one: ' + leaderless + '\\n';
     }
-    if (!why && leaders.size === 1) return;
+    if (!why && (leaders.size === 1 || urls.length === 1)) return;
     await new Promise((r) => setTimeout(r, 50));
   }
   console.error(why || 'servers disagree on the leader'); process.exit(1);
@@ -84,11 +84,17 @@ export class NatsCluster {
     this.#servers = this.#ports.map((p, i) => ({
       name: `n${i}`,
       log: '',
-      // Routes listed explicitly: each server solicits every other one (DESIGN.md).
+      // Routes listed explicitly: each server solicits every other one (DESIGN.md). One server
+      // alone is no cluster (JetStream refuses a cluster without routes).
       args: [
         ...['-a', this.address, '-p', String(p.client), '-m', String(p.monitor), '-n', `n${i}`],
-        ...['-js', '-sd', join(opts.dir, `n${i}`), '--cluster_name', cluster, '--cluster', routeUrl(i)],
-        ...['--routes', this.#ports.flatMap((_, j) => (j === i ? [] : [routeUrl(j)])).join(',')],
+        ...['-js', '-sd', join(opts.dir, `n${i}`)],
+        ...(opts.size === 1
+          ? []
+          : [
+              ...['--cluster_name', cluster, '--cluster', routeUrl(i)],
+              ...['--routes', this.#ports.flatMap((_, j) => (j === i ? [] : [routeUrl(j)])).join(',')],
+            ]),
       ],
     }));
   }

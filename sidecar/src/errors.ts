@@ -63,6 +63,8 @@ export type SidecarErrorCode =
   /** The cluster (NATS) cannot be reached, or the daemon runs without --cluster: a change that
    * needs it (a global network or service, a new address block) is not made. */
   | 'SIDECAR_CLUSTER_UNAVAILABLE'
+  /** The kernel has no IPsec (ESP, NETLINK_XFRM, AES-GCM): an encrypted overlay cannot be made. */
+  | 'SIDECAR_ESP_UNAVAILABLE'
   /** The daemon's flags or config file are wrong. */
   | 'SIDECAR_CONFIG_INVALID'
   /** A container's `cnmd.*` labels are malformed: the container is left alone. */

@@ -15,4 +15,6 @@ export { writeIpv4Conf } from './kernel/checks.js';
 export { ipBytes, macBytes, parsePrefix } from './kernel/rtnl/inet.js';
 export * as rtnl from './kernel/rtnl/messages.js';
 export { RtnlSocket } from './kernel/rtnl/socket.js';
+export * as xfrmMessages from './kernel/xfrm/messages.js';
+export { type Policy as XfrmPolicy, type Sa as XfrmSa, Xfrm } from './kernel/xfrm/xfrm.js';
 export { type NativeNetns, native } from './sandbox/native.js';

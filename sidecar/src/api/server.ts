@@ -38,6 +38,7 @@ const routes: Route[] = [
   { method: 'POST', path: /^\/v1\/networks$/, run: (c, _, b) => c.createNetwork(parseNetworkSpec(b)), status: 201 },
   { method: 'GET', path: /^\/v1\/networks\/([^/]+)$/, run: (c, m) => c.inspectNetwork(m[1]!) },
   { method: 'DELETE', path: /^\/v1\/networks\/([^/]+)$/, run: (c, m) => c.removeNetwork(m[1]!), status: 204 },
+  { method: 'POST', path: /^\/v1\/networks\/([^/]+)\/rotate-key$/, run: (c, m) => c.rotateKey(m[1]!) },
   { method: 'GET', path: /^\/v1\/endpoints$/, run: (c) => c.listEndpoints() },
   { method: 'POST', path: /^\/v1\/endpoints$/, run: (c, _, b) => c.attach(parseAttachSpec(b)), status: 201 },
   {

@@ -17,7 +17,7 @@ const USAGE = `Usage: cnmd COMMAND [OPTIONS]
 Commands:
   daemon                         run the daemon (see cnmd daemon --help; src/entry.ts)
   network create NAME [OPTIONS]  create a network
-      --driver bridge|macvlan      (bridge)
+      --driver bridge|macvlan|overlay  (bridge; overlay: between the hosts of a cluster)
       --subnet CIDR                once per family (an IPv6 subnet too)
       --gateway IP                 once per family
       --ip-range CIDR              where dynamic addresses come from
@@ -25,9 +25,11 @@ Commands:
       --internal                   no traffic leaves the network
       --scope local|global         global: the cluster's, on every host (cnmd daemon --cluster)
       --mtu N                      (1500)
-      --opt KEY=VALUE              driver options: parent=IFACE for macvlan
+      --opt KEY=VALUE              driver options: parent=IFACE for macvlan; vni=N, vxlan-port=N,
+                                   encrypted (IPsec between hosts), key-rotation=12h for overlay
       --icc=false                  containers on the network cannot reach each other
   network ls | inspect NAME | rm NAME
+  network rotate-key NAME        an encrypted network's new key, now; returns once every host uses it
   attach NETNS --network NET [--name NAME] [--alias A]... [--ip IP] [--ip6 IP] [--mac MAC]
          [--ifname IF] [--publish [HOSTIP:]HOSTPORT:PORT[/PROTO]]... [--service NAME [--weight N]]
          [--default-route]            this network's gateway becomes the default route
@@ -139,7 +141,8 @@ const COMMANDS: Record<string, Command> = {
       }
       const opts: Record<string, string> = {};
       for (const o of (v.opt as string[] | undefined) ?? []) {
-        const eq = o.indexOf('=');
+        // `--opt encrypted` alone is `encrypted=` (as docker network create takes it)
+        const eq = o.includes('=') ? o.indexOf('=') : o.length;
         if (eq < 1) throw bad(`--opt ${o}: expected KEY=VALUE`);
         const k = o.slice(0, eq);
         if (k in opts) throw bad(`--opt ${k} is given twice`);
@@ -172,6 +175,17 @@ const COMMANDS: Record<string, Command> = {
     options: json,
     async run({ api, args, io }) {
       print(io, await api.call('GET', `/networks/${encodeURIComponent(args[0]!)}`));
+    },
+  },
+  'network rotate-key': {
+    args: ['a network name'],
+    options: {},
+    async run({ api, args, io }) {
+      const r = await api.call<{ network: string; tag: number; ms: number }>(
+        'POST',
+        `/networks/${encodeURIComponent(args[0]!)}/rotate-key`,
+      );
+      io.out(`${r.network}: key ${r.tag} in use on every host after ${r.ms} ms\n`);
     },
   },
   'network rm': {

@@ -29,8 +29,25 @@ export class ClusterApply implements ClusterSink {
       if (!made) return;
       // What of it arrived first waited in the view.
       for (const s of this.#cluster.services.values()) if (s.network === made.id) await this.#adoptService(s);
+      await this.#rekey(made);
       for (const e of this.#cluster.remoteEndpoints(made)) await this.#endpoint(made, e, true);
     });
+  }
+
+  keys(network: string): void {
+    this.#run('keys', async () => {
+      const net = this.#c.networks.get(network);
+      if (net?.state === 'ready') await this.#rekey(net); // else when the network is made here
+    });
+  }
+
+  /** An encrypted network's keys to its driver; then the cluster learns this host has them. */
+  async #rekey(net: NetworkRecord): Promise<void> {
+    const keys = this.#cluster.networkKeys(net);
+    const driver = this.#c.driverOf(net);
+    if (!keys || !driver.rekey) return;
+    const lost = await driver.rekey(net, keys);
+    await this.#cluster.ackKeys(net, keys, lost);
   }
 
   service(now: ClusterService | undefined, old: ClusterService | undefined): void {
@@ -79,6 +96,7 @@ export class ClusterApply implements ClusterSink {
     this.#run('peers', async () => {
       for (const net of this.#c.networks.all()) {
         const driver = net.spec.scope === 'global' ? this.#c.driverOf(net) : undefined;
+        if (driver) await this.#rekey(net);
         await driver?.syncPeers?.(net, this.#cluster.remoteEndpoints(net));
       }
     });

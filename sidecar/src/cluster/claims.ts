@@ -85,6 +85,24 @@ export class Claims {
     throw new IpamError('IPAM_ID_EXHAUSTED', 'no VNI is left in the cluster');
   }
 
+  /** A VXLAN port of an encrypted overlay, its own in the cluster: the one given, or the lowest
+   * free from 4800 (4789, the clear overlays' port, is never one). */
+  async port(given: number | undefined): Promise<number> {
+    if (given !== undefined) {
+      const clear = this.#c.networks.values().some((n) => Number(n.spec.options['vxlan-port'] ?? 4789) === given);
+      if (clear || this.#c.claims.get(R.portKey(given)) || !(await this.#claim(R.portKey(given)))) {
+        throw new IpamError('IPAM_ID_IN_USE', `VXLAN port ${given} is taken in the cluster`);
+      }
+      return given;
+    }
+    const used = new Set(this.#c.networks.values().map((n) => Number(n.spec.options['vxlan-port'] ?? 4789)));
+    for (let port = 4800; port < 65536; port++) {
+      if (used.has(port) || this.#c.claims.get(R.portKey(port))) continue;
+      if (await this.#claim(R.portKey(port))) return port;
+    }
+    throw new IpamError('IPAM_ID_EXHAUSTED', 'no VXLAN port is left in the cluster');
+  }
+
   /** The lowest firewall mark from 256 that no host holds. */
   async mark(): Promise<number> {
     for (let mark = 256; mark < 2 ** 20; mark++) {

@@ -6,6 +6,7 @@ import type { NetworkSpec } from '../network/spec.js';
 import { Blocks } from './blocks.js';
 import { Claims } from './claims.js';
 import { GlobalRecords } from './globals.js';
+import { KeyRing, type KeysStatus, type NetworkKeys } from './keys.js';
 import { BUCKET_NAMES, type Bucket, type Buckets, casPut, type KvWatch } from './kv.js';
 import { Liveness } from './liveness.js';
 import type { ClusterSink, ClusterStatus } from './types.js';
@@ -43,6 +44,8 @@ export class Cluster implements ClusterHooks {
   readonly services: BucketView<R.ClusterService>;
   readonly hosts: BucketView<R.ClusterHost>;
   readonly claims: BucketView<R.ClusterClaim>;
+  readonly keys: BucketView<R.ClusterKeys | R.ClusterKeysAck>;
+  readonly #keyRing: KeyRing;
   readonly #o: ClusterOptions;
   readonly #claims: Claims;
   readonly #globals: GlobalRecords;
@@ -86,6 +89,17 @@ export class Cluster implements ClusterHooks {
       this.#liveness.heard(key, n !== undefined);
     });
     this.claims = view(BUCKET_NAMES.ipam, R.decodeClaim, () => {});
+    this.keys = view(BUCKET_NAMES.keys, R.decodeKeys, (key) => {
+      this.#keyRing.changed();
+      if (key.startsWith('net.')) this.#sink?.keys?.(key.slice(4));
+    });
+    this.#keyRing = new KeyRing({
+      hostId: o.hostId,
+      view: this.keys,
+      bucket: () => this.#bucket('keys'),
+      alive: (host) => host === this.hostId || this.#liveness.alive(host),
+      log: o.log,
+    });
     this.blocks = new Blocks(o.store, {
       hostId: o.hostId,
       ipam: o.ipam,
@@ -101,6 +115,8 @@ export class Cluster implements ClusterHooks {
       claims: this.claims,
       subnet: (given) => this.#claims.subnet(given),
       vni: (given) => this.#claims.vni(given),
+      port: (given) => this.#claims.port(given),
+      keys: this.#keyRing,
       bucket: (k) => this.#bucket(k),
     });
     this.#claims = new Claims({
@@ -182,16 +198,25 @@ export class Cluster implements ClusterHooks {
     if (!kv) return;
     const t0 = performance.now();
     for (const w of this.#watches.splice(0)) w.stop();
-    const all = [this.networks, this.hosts, this.claims, this.services, this.endpoints] as BucketView<unknown>[];
+    const all = [
+      this.networks,
+      this.hosts,
+      this.claims,
+      this.keys,
+      this.services,
+      this.endpoints,
+    ] as BucketView<unknown>[];
     const before = all.reduce((n, v) => n + v.changes, 0);
-    // Networks, hosts, claims and services first: the endpoints that follow find them.
+    // All at once: an endpoint that comes before its network waits in the view (apply.ts), and
+    // one bucket whose stream has no leader yet does not hold the others back.
     await Promise.all([
       this.#watch(kv.networks, this.networks),
       this.#watch(kv.hosts, this.hosts),
       this.#watch(kv.ipam, this.claims),
+      this.#watch(kv.keys, this.keys),
       this.#watch(kv.services, this.services),
+      this.#watch(kv.endpoints, this.endpoints),
     ]);
-    await this.#watch(kv.endpoints, this.endpoints);
     this.#liveness.forgive();
     for (const h of this.hosts.values()) this.#liveness.known(h.host);
     this.#synced = true;
@@ -263,8 +288,29 @@ export class Cluster implements ClusterHooks {
 
   // ---- ClusterHooks: what the controller asks ----
 
-  createNetwork(spec: NetworkSpec, needs: { gateway: boolean; vni: boolean }) {
+  createNetwork(spec: NetworkSpec, needs: { gateway: boolean; vni: boolean; encrypted?: boolean }) {
     return this.#globals.createNetwork(spec, needs);
+  }
+
+  networkKeys(net: NetworkRecord): NetworkKeys | undefined {
+    return this.#keyRing.get(net.id);
+  }
+
+  /** This host now works with these keys of the network: the rotation's driver learns it. With
+   * `lost`, its states were made from nothing (a reboot): new keys are asked for. */
+  async ackKeys(net: NetworkRecord, keys: NetworkKeys, lost = false): Promise<void> {
+    const before = this.#keyRing.acked(net.id); // held them before this start
+    await this.#keyRing.ack(net.id, keys);
+    if (lost && before) await this.#keyRing.lost(net.id);
+  }
+
+  rotateKeys(net: NetworkRecord): Promise<{ tag: number; ms: number }> {
+    this.#bucket('keys'); // SIDECAR_CLUSTER_UNAVAILABLE now, not after a wait
+    return this.#keyRing.rotate(net.id);
+  }
+
+  keysStatus(net: NetworkRecord): KeysStatus | undefined {
+    return this.#keyRing.get(net.id) && this.#keyRing.status(net.id);
   }
 
   removeNetwork(net: NetworkRecord): Promise<void> {
@@ -330,9 +376,11 @@ export class Cluster implements ClusterHooks {
     if (this.#live(host)) this.#sink?.endpoint(now, old);
   }
 
-  /** A host came back or went: every endpoint of it is restored or withdrawn. */
+  /** A host came back or went: every endpoint of it is restored or withdrawn; one that went takes
+   * the keys it held with it (a rotation, driven by the first live host). */
   #hostChanged(host: string, alive: boolean): void {
     this.#o.log(`cluster: host ${host} is ${alive ? 'back' : 'gone'}`);
+    if (!alive) void this.#keyRing.gone(host);
     for (const e of this.endpoints.values()) {
       if (e.host === host) this.#sink?.endpoint(alive ? e : undefined, alive ? undefined : e);
     }
@@ -355,6 +403,7 @@ export class Cluster implements ClusterHooks {
         if (this.#deaf) this.#liveness.forgive();
         this.#deaf = false;
         this.#liveness.check();
+        void this.#keyRing.drive();
       } else {
         this.#deaf = true;
         if (put !== undefined && now - put > 1000) this.#watchEnded('cnmd_hosts (stalled)');

@@ -4,9 +4,11 @@
 import { randomBytes } from 'node:crypto';
 import { parseCidr } from '@cnmd/netutil';
 import { SidecarError } from '../errors.js';
+import { parseDuration } from '../network/parse.js';
 import type { NetworkRecord, ServiceRecord } from '../network/records.js';
 import type { NetworkSpec } from '../network/spec.js';
 import { firstUsable } from './claims.js';
+import type { KeyRing } from './keys.js';
 import type { Bucket, Buckets } from './kv.js';
 import * as R from './records.js';
 import type { BucketView } from './view.js';
@@ -21,6 +23,9 @@ export interface GlobalsContext {
   subnet(given: string | undefined): Promise<string>;
   /** Claims a VNI: the one given, or the next free from 4096 (claims.ts). */
   vni(given: number | undefined): Promise<number>;
+  /** Claims an encrypted network's VXLAN port (claims.ts). */
+  port(given: number | undefined): Promise<number>;
+  keys: KeyRing;
   /** A bucket; SIDECAR_CLUSTER_UNAVAILABLE while NATS is away. */
   bucket(k: keyof Buckets): Bucket;
 }
@@ -34,23 +39,42 @@ export class GlobalRecords {
     this.hostId = c.hostId;
   }
 
-  /** A network for every host: its subnet (and for an overlay its VNI) claimed first. */
-  async createNetwork(spec: NetworkSpec, needs: { gateway: boolean; vni: boolean }): Promise<R.ClusterNetwork> {
+  /**
+   * A network for every host: its subnet (and for an overlay its VNI; for an encrypted one its
+   * VXLAN port and first key) claimed first.
+   */
+  async createNetwork(
+    spec: NetworkSpec,
+    needs: { gateway: boolean; vni: boolean; encrypted?: boolean },
+  ): Promise<R.ClusterNetwork> {
     if (this.#c.networks.values().some((n) => n.spec.name === spec.name)) {
       throw new SidecarError('SIDECAR_NETWORK_EXISTS', `the cluster has a network ${spec.name}`);
     }
+    const given = spec.options['vxlan-port'];
+    if (!needs.encrypted && given !== undefined && this.#c.claims.get(R.portKey(Number(given)))) {
+      throw new SidecarError('SIDECAR_INVALID_ARGUMENT', `VXLAN port ${given} is an encrypted network's`);
+    }
     const subnet = await this.#c.subnet(spec.subnet);
     let vni: number | undefined;
+    let port: number | undefined;
+    const id = randomBytes(32).toString('hex');
+    let keyed = false;
     try {
       if (needs.vni) {
         vni = await this.#c.vni(spec.options.vni === undefined ? undefined : Number(spec.options.vni));
         spec = { ...spec, options: { ...spec.options, vni: String(vni) } };
       }
+      if (needs.encrypted) {
+        port = await this.#c.port(given === undefined ? undefined : Number(given));
+        spec = { ...spec, options: { ...spec.options, 'vxlan-port': String(port) } };
+        await this.#c.keys.create(id, parseDuration(spec.options['key-rotation'] ?? '12h')!);
+        keyed = true;
+      }
       const parsed = parseCidr(subnet)!;
       const gateway = spec.gateway ?? (needs.gateway && parsed.prefix <= 30 ? firstUsable(parsed) : undefined);
       const rec: R.ClusterNetwork = {
         v: 1,
-        id: randomBytes(32).toString('hex'),
+        id,
         spec,
         subnet,
         ...(gateway ? { gateway } : {}),
@@ -65,6 +89,8 @@ export class GlobalRecords {
       const ipam = this.#c.bucket('ipam');
       await ipam.delete(R.subnetKey(subnet)).catch(() => {});
       if (vni !== undefined) await ipam.delete(R.vniKey(vni)).catch(() => {});
+      if (port !== undefined) await ipam.delete(R.portKey(port)).catch(() => {});
+      if (keyed) await this.#c.keys.remove(id).catch(() => {});
       throw err;
     }
   }
@@ -83,6 +109,10 @@ export class GlobalRecords {
     for (const [key] of this.#c.claims.entries()) if (key.startsWith(`block.${net.id}.`)) await ipam.delete(key);
     await ipam.delete(R.subnetKey(net.subnet));
     if (net.spec.options.vni !== undefined) await ipam.delete(R.vniKey(Number(net.spec.options.vni)));
+    if (net.spec.options.encrypted !== undefined) {
+      await this.#c.keys.remove(net.id);
+      await ipam.delete(R.portKey(Number(net.spec.options['vxlan-port'])));
+    }
   }
 
   async createService(net: NetworkRecord, rec: ServiceRecord): Promise<void> {

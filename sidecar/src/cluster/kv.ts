@@ -43,6 +43,7 @@ export interface Buckets {
   services: Bucket;
   hosts: Bucket;
   ipam: Bucket;
+  keys: Bucket;
 }
 
 export const BUCKET_NAMES: Record<keyof Buckets, string> = {
@@ -51,6 +52,7 @@ export const BUCKET_NAMES: Record<keyof Buckets, string> = {
   services: 'cnmd_services',
   hosts: 'cnmd_hosts',
   ipam: 'cnmd_ipam',
+  keys: 'cnmd_keys',
 };
 
 /** A put or a delete, retried from a fresh read on conflict, never overwriting blindly. */

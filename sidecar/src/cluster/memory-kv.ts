@@ -9,6 +9,8 @@ export class MemoryBucket implements Bucket {
   readonly #values = new Map<string, KvEntry>();
   readonly #watchers = new Set<(c: KvChange) => void>();
   #revision = 0;
+  readonly #queue: KvChange[] = [];
+  #emitting = false;
   /** While false, every call fails as an unreachable NATS would (SIDECAR_CLUSTER_UNAVAILABLE). */
   up = true;
 
@@ -68,8 +70,19 @@ export class MemoryBucket implements Bucket {
     return e.revision;
   }
 
+  /** In revision order to every watcher, even when a watcher writes while told (as a host's
+   * view does): that write's change waits until this one has reached them all. */
   #emit(c: KvChange): void {
-    for (const w of this.#watchers) w(c);
+    this.#queue.push(c);
+    if (this.#emitting) return;
+    this.#emitting = true;
+    try {
+      for (let next = this.#queue.shift(); next; next = this.#queue.shift()) {
+        for (const w of [...this.#watchers]) w({ ...next });
+      }
+    } finally {
+      this.#emitting = false;
+    }
   }
 
   #check(): void {
@@ -84,6 +97,7 @@ export function memoryBuckets(): Buckets & { all: MemoryBucket[] } {
     services: new MemoryBucket('cnmd_services'),
     hosts: new MemoryBucket('cnmd_hosts'),
     ipam: new MemoryBucket('cnmd_ipam'),
+    keys: new MemoryBucket('cnmd_keys'),
   };
   return { ...b, all: Object.values(b) };
 }

@@ -26,7 +26,12 @@ export interface NatsOptions {
 
 /** JetStream's "wrong last sequence": the compare-and-set's condition did not hold. */
 const WRONG_LAST_SEQUENCE = 10071;
+/** A write's reply may take this long (a write that timed out may still have landed: its retry
+ * then reads as a conflict, so writes are given time). */
 const OP_TIMEOUT_MS = 2000;
+/** A read or a watch asks again after this: while the servers elect leaders a request gets no
+ * reply at all, and a short wait notices the new leader soon after it is there. */
+const READ_TIMEOUT_MS = 400;
 /** How long a call is tried again while the servers elect new stream leaders. */
 const RETRY_MS = 12_000;
 
@@ -35,15 +40,16 @@ export class NatsKv {
   readonly #nc: NatsConnection;
   #connected = true;
 
-  private constructor(nc: NatsConnection, kvs: Record<keyof Buckets, KV>) {
+  private constructor(nc: NatsConnection, kvs: Record<keyof Buckets, KV>, reads: Record<keyof Buckets, KV>) {
     this.#nc = nc;
-    const wrap = (k: keyof Buckets) => new NatsBucket(kvs[k], BUCKET_NAMES[k], () => this.#connected);
+    const wrap = (k: keyof Buckets) => new NatsBucket(kvs[k], reads[k], BUCKET_NAMES[k], () => this.#connected);
     this.buckets = {
       networks: wrap('networks'),
       endpoints: wrap('endpoints'),
       services: wrap('services'),
       hosts: wrap('hosts'),
       ipam: wrap('ipam'),
+      keys: wrap('keys'),
     };
   }
 
@@ -61,9 +67,14 @@ export class NatsKv {
     });
     try {
       const js = jetstream(nc, { timeout: OP_TIMEOUT_MS });
+      const fast = new Kvm(jetstream(nc, { timeout: READ_TIMEOUT_MS }));
       const kvs = {} as Record<keyof Buckets, KV>;
-      for (const k of Object.keys(BUCKET_NAMES) as (keyof Buckets)[]) kvs[k] = await openBucket(js, BUCKET_NAMES[k]);
-      const kv = new NatsKv(nc, kvs);
+      const reads = {} as Record<keyof Buckets, KV>;
+      for (const k of Object.keys(BUCKET_NAMES) as (keyof Buckets)[]) {
+        kvs[k] = await openBucket(js, BUCKET_NAMES[k]);
+        reads[k] = await fast.open(BUCKET_NAMES[k]);
+      }
+      const kv = new NatsKv(nc, kvs, reads);
       kv.#follow(o.onStatus);
       return kv;
     } catch (err) {
@@ -119,16 +130,19 @@ async function openBucket(js: JetStreamClient, name: string): Promise<KV> {
 class NatsBucket implements Bucket {
   readonly name: string;
   readonly #kv: KV;
+  /** The same bucket, for reads and watches: READ_TIMEOUT_MS. */
+  readonly #reads: KV;
   readonly #up: () => boolean;
 
-  constructor(kv: KV, name: string, up: () => boolean) {
+  constructor(kv: KV, reads: KV, name: string, up: () => boolean) {
     this.#kv = kv;
+    this.#reads = reads;
     this.name = name;
     this.#up = up;
   }
 
   async get(key: string): Promise<KvEntry | undefined> {
-    const e = await this.#call(() => this.#kv.get(key));
+    const e = await this.#call(() => this.#reads.get(key));
     return e && e.operation === 'PUT' ? { key, value: e.string(), revision: e.revision } : undefined;
   }
 
@@ -149,7 +163,7 @@ class NatsBucket implements Bucket {
   }
 
   async watch(onChange: (c: KvChange) => void, onSnapshot: () => void, onEnd?: () => void): Promise<KvWatch> {
-    const it = await this.#call(() => this.#kv.watch({ include: KvWatchInclude.LastValue }));
+    const it = await this.#call(() => this.#reads.watch({ include: KvWatchInclude.LastValue }));
     // The snapshot is the values pending when the watch's consumer was made (nats.js marks the
     // last of them isUpdate): with none, it is over at once. That count is the consumer's info
     // as fetched when it was made (nats.js keeps the consumer as the iterator's _data).

@@ -73,6 +73,33 @@ export interface ClusterClaim {
   host: string;
 }
 
+/**
+ * The keys of an encrypted overlay (bucket `cnmd_keys`, key `net.<network id>`): 32 random bytes
+ * each (base64), oldest first, each with a tag (1, 2, …); `primary` is the one hosts send with.
+ * Each IPsec state's own key is derived from one of these (drivers/overlay/ipsec.ts).
+ */
+export interface ClusterKeys {
+  v: 1;
+  network: string;
+  keys: { tag: number; key: string }[];
+  primary: number;
+  /** Rotate every this many ms; the last rotation ended at `rotated`, the last step at `step`
+   * (ms since the epoch, by the writer's clock). */
+  every: number;
+  rotated: number;
+  step: number;
+}
+
+/** What a host holds of a network's keys (key `ack.<network id>.<host>`): the tags of the keys
+ * it receives with, and the one it sends with. */
+export interface ClusterKeysAck {
+  v: 1;
+  host: string;
+  network: string;
+  tags: number[];
+  primary: number;
+}
+
 export type Refusal = { error: string };
 
 export const endpointKey = (host: string, id: string) => `host.${host}.${id}`;
@@ -80,6 +107,9 @@ export const serviceKey = (network: string, name: string) => `${network}.${name}
 export const blockKey = (network: string, index: number) => `block.${network}.${index}`;
 export const markKey = (mark: number) => `mark.${mark}`;
 export const vniKey = (vni: number) => `vni.${vni}`;
+export const portKey = (port: number) => `port.${port}`;
+export const keysKey = (network: string) => `net.${network}`;
+export const ackKey = (network: string, host: string) => `ack.${network}.${host}`;
 export const subnetKey = (cidr: string) => `subnet.${cidr.replace('/', '_')}`;
 
 type Obj = Record<string, unknown>;
@@ -175,6 +205,35 @@ export function decodeClaim(_key: string, text: string): ClusterClaim | Refusal 
   if ('error' in o) return o as Refusal;
   if (!str(o, 'host', (s) => HOST_ID.test(s))) return bad('no host');
   return o as unknown as ClusterClaim;
+}
+
+const tag = (t: unknown): t is number => Number.isInteger(t) && (t as number) >= 1 && (t as number) < 2 ** 31;
+const time = (t: unknown): t is number => Number.isSafeInteger(t) && (t as number) >= 0;
+
+/** A network's keys, or an ack of them: both in `cnmd_keys`. */
+export function decodeKeys(key: string, text: string): ClusterKeys | ClusterKeysAck | Refusal {
+  const o = parse(text);
+  if ('error' in o) return o as Refusal;
+  const net = /^net\.([0-9a-f]{64})$/.exec(key);
+  const ack = /^ack\.([0-9a-f]{64})\.([^.]+)$/.exec(key);
+  if (ack) {
+    if (o.network !== ack[1] || o.host !== ack[2]) return bad('its network and host are not its key');
+    if (!Array.isArray(o.tags) || !o.tags.every(tag) || !tag(o.primary)) return bad('bad tags');
+    return o as unknown as ClusterKeysAck;
+  }
+  if (!net || o.network !== net[1]) return bad('not a network keys key');
+  const keys = o.keys;
+  if (!Array.isArray(keys) || keys.length < 1 || keys.length > 3) return bad('one to three keys');
+  for (const [i, k] of keys.entries()) {
+    if (typeof k !== 'object' || k === null || !tag(k.tag) || (i > 0 && k.tag <= keys[i - 1].tag)) {
+      return bad('keys not in order of their tags');
+    }
+    if (typeof k.key !== 'string' || Buffer.from(k.key, 'base64').length !== 32) return bad('a key is not 32 bytes');
+  }
+  if (!keys.some((k) => k.tag === o.primary)) return bad('its primary key is not one of its keys');
+  if (!(Number.isInteger(o.every) && (o.every as number) >= 10_000)) return bad('a bad rotation period');
+  if (!time(o.rotated) || !time(o.step)) return bad('no time');
+  return o as unknown as ClusterKeys;
 }
 
 export const encode = (r: object): string => JSON.stringify(r);

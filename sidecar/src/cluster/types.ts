@@ -10,6 +10,8 @@ export interface ClusterSink {
   endpoint(now: RemoteEndpoint | undefined, old: RemoteEndpoint | undefined): void;
   /** This host's endpoints on global networks, as they should be in the cluster. */
   own(): EndpointRecord[];
+  /** An encrypted network's keys came or changed. */
+  keys?(network: string): void;
   /** A resync is done: the view is the cluster's. */
   synced?(): void;
 }

@@ -15,6 +15,7 @@ import { builtinDrivers } from '../drivers/index.js';
 import { describeError, SidecarError } from '../errors.js';
 import { NetlinkKernel } from '../kernel/backends/netlink.js';
 import type { Kernel } from '../kernel/types.js';
+import { Xfrm } from '../kernel/xfrm/xfrm.js';
 import { checkLbDataplane, type LbDataplaneMode } from '../lb/dataplane.js';
 import { LbWiring } from '../lb/wiring.js';
 import { NetworkController } from '../network/controller.js';
@@ -22,6 +23,8 @@ import { Drivers } from '../network/driver.js';
 import type { FirewallHooks } from '../network/hooks.js';
 import type { NetworkSpec, ServiceSpec } from '../network/spec.js';
 import { configureSandboxPaths, sandboxKey } from '../sandbox/path.js';
+import { type LogFormat, Logger, type LogLevel } from '../telemetry/log.js';
+import { Telemetry } from '../telemetry/telemetry.js';
 import { type ReconcileReport, reconcile } from './reconcile.js';
 
 export interface DaemonConfig {
@@ -66,6 +69,10 @@ export interface DaemonConfig {
   networks?: NetworkSpec[];
   /** Services to create at start when none of that name exists on that network. */
   services?: ServiceSpec[];
+  /** Where /metrics and the status page are served (telemetry/); nothing listens unless set. */
+  metricsAddr?: { host: string; port: number };
+  logFormat: LogFormat;
+  logLevel: LogLevel;
 }
 
 export function defaultConfig(): DaemonConfig {
@@ -78,6 +85,8 @@ export function defaultConfig(): DaemonConfig {
     dockerNetnsDir: '/run/docker/netns',
     dockerMaxNetworks: 16,
     clusterGraceMs: 10_000,
+    logFormat: 'text',
+    logLevel: 'info',
   };
 }
 
@@ -86,6 +95,8 @@ export interface DaemonParts {
   firewall: FirewallHooks;
   /** Where the daemon's own lines go (a line without its newline); stderr by default. */
   log?: (line: string) => void;
+  /** Metrics, traces, the status page (main.ts makes it from the config and the environment). */
+  telemetry?: Telemetry;
 }
 
 export class Daemon {
@@ -96,15 +107,19 @@ export class Daemon {
   dns!: DnsServer;
   report: ReconcileReport | undefined;
   readonly #parts: DaemonParts;
+  readonly #telemetry: Telemetry;
   #store: FileStore | undefined;
   #api: ApiServer | undefined;
   #sweep: NodeJS.Timeout | undefined;
   #docker: DockerSource | undefined;
   #closed = false;
+  #xfrm: Xfrm | undefined;
 
   constructor(config: DaemonConfig, parts: DaemonParts) {
     this.config = config;
     this.#parts = parts;
+    // Without one given: telemetry that observes nothing (no listener, no wrapper).
+    this.#telemetry = parts.telemetry ?? new Telemetry({ env: {}, log: new Logger({ format: 'text', level: 'info' }) });
   }
 
   /** Creates the config's networks and services that do not exist yet (so a restart adds nothing). */
@@ -131,15 +146,18 @@ export class Daemon {
     this.#store = await FileStore.open(join(c.stateDir, 'state.json'));
     const ipam = new Ipam({ store: this.#store });
     await ipam.start();
+    const t = this.#telemetry;
+    t.wrapIpam(ipam);
     this.dns = new DnsServer({
       resolvConf: c.resolvConf,
       ...(c.dnsUpstreams ? { upstreams: c.dnsUpstreams } : {}),
+      metrics: t.metrics,
     });
     await this.dns.start();
     const log = this.#parts.log ?? ((l: string) => process.stderr.write(`cnmd: ${l}\n`));
     const lb = new LbWiring({ mode: c.lbDataplane, log });
-    const kernel = this.#parts.kernel ?? new NetlinkKernel();
-    const { firewall } = this.#parts;
+    const kernel = t.wrapKernel(this.#parts.kernel ?? new NetlinkKernel());
+    const firewall = t.wrapFirewall(this.#parts.firewall);
     if (c.cluster) {
       this.cluster = new Cluster({
         hostId: c.hostId!,
@@ -158,16 +176,26 @@ export class Daemon {
       store: this.#store,
       ipam,
       drivers: new Drivers(
-        builtinDrivers({ kernel, firewall, host: () => this.controller.host(), underlay: () => this.#underlay() }),
+        builtinDrivers({
+          kernel,
+          firewall,
+          host: () => this.controller.host(),
+          underlay: () => this.#underlay(),
+          xfrm: async () => {
+            this.#xfrm ??= Xfrm.open();
+            return this.#xfrm;
+          },
+        }),
       ),
       kernel,
       firewall,
-      dns: new DnsWiring({ server: this.dns, hostResolvConf: c.resolvConf }),
-      lb,
+      dns: t.wrapDns(new DnsWiring({ server: this.dns, hostResolvConf: c.resolvConf })),
+      lb: t.wrapLb(lb),
       log,
       ...(this.cluster ? { cluster: this.cluster } : {}),
     });
     lb.bind(this.controller);
+    t.instrument(this.controller, this.cluster);
     // The config's networks name drivers and options that exist, before anything is made.
     for (const [i, spec] of (c.networks ?? []).entries()) {
       try {
@@ -188,6 +216,13 @@ export class Daemon {
     // The cluster's view comes in the background: this host serves what it has meanwhile.
     this.cluster?.start(new ClusterApply(this.controller, this.cluster, log));
     await this.#declare();
+    await t.serve({
+      controller: this.controller,
+      ipam,
+      dns: this.dns,
+      cluster: this.cluster,
+      dataplanes: () => lb.dataplanes(),
+    });
     this.#api = new ApiServer({
       controller: this.controller,
       socket: c.socket,
@@ -245,6 +280,7 @@ export class Daemon {
     clearInterval(this.#sweep);
     await this.#docker?.close();
     await this.#api?.close();
+    await this.#telemetry.close();
     await this.cluster?.close();
     await this.controller?.close();
     await this.controller?.dns.close();
@@ -252,6 +288,7 @@ export class Daemon {
     await this.dns?.close();
     await this.#parts.firewall.close();
     await this.#store?.close();
+    this.#xfrm?.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

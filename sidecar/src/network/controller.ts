@@ -126,6 +126,15 @@ export class NetworkController implements Controller, NetworkContext {
     return this.serial(() => this.nets.remove(this.network(name)));
   }
 
+  /** Not in the serial queue: each host's step of the rotation runs there. */
+  async rotateKey(name: string): Promise<{ network: string; tag: number; ms: number }> {
+    const net = this.network(name);
+    if (net.spec.options.encrypted === undefined || !this.cluster) {
+      throw new SidecarError('SIDECAR_INVALID_ARGUMENT', `network ${net.spec.name} is not encrypted`);
+    }
+    return { network: net.spec.name, ...(await this.cluster.rotateKeys(net)) };
+  }
+
   buildNetwork(rec: NetworkRecord): Promise<void> {
     return this.nets.build(rec);
   }
@@ -335,7 +344,10 @@ export class NetworkController implements Controller, NetworkContext {
   }
 
   #netInfo(n: NetworkRecord): NetworkInfo {
-    return networkInfo(n, this.endpoints.all());
+    const info = networkInfo(n, this.endpoints.all());
+    const keys = n.spec.options.encrypted !== undefined ? this.cluster?.keysStatus(n) : undefined;
+    if (keys) info.encryption = keys;
+    return info;
   }
 
   #epInfo(e: EndpointRecord): EndpointInfo {

@@ -6,6 +6,7 @@
 // hands the controller a Drivers registry of them.
 import { SidecarError } from '../errors.js';
 import type { Kernel, NetnsLinks } from '../kernel/types.js';
+import type { Xfrm } from '../kernel/xfrm/xfrm.js';
 import type { FirewallHooks } from './hooks.js';
 import type { EndpointRecord, NetworkRecord, RemoteEndpoint } from './records.js';
 import type { NetworkSpec } from './spec.js';
@@ -26,6 +27,15 @@ export interface DriverCapability {
   vni?: boolean;
   /** How its endpoints' MACs are made: random (default), or 02:42 + the IPv4 address. */
   macs?: 'random' | 'ip-derived';
+  /** Its networks may be encrypted (--opt encrypted): a VXLAN port and keys from the cluster. */
+  encryption?: boolean;
+}
+
+/** An encrypted network's keys, from the cluster (cluster/keys.ts): the tag of each (oldest
+ * first) and the one this host sends with. */
+export interface NetworkKeys {
+  keys: { tag: number; key: Buffer }[];
+  primary: number;
 }
 
 export interface NetworkDriver {
@@ -60,6 +70,13 @@ export interface NetworkDriver {
   peer?(net: NetworkRecord, ep: RemoteEndpoint, on: boolean): Promise<void>;
   /** After a resync: the network's peers are exactly these (what is right is left alone). */
   syncPeers?(net: NetworkRecord, peers: RemoteEndpoint[]): Promise<void>;
+  /**
+   * An encrypted network's keys came or changed (a rotation's step): its traffic follows them.
+   * True when, at the first keys since the daemon started, the kernel held none of the
+   * network's states: if this host held the keys before, a reboot lost them, its peers' states
+   * have moved on, and only new keys bring both ends together (the cluster rotates them).
+   */
+  rekey?(net: NetworkRecord, keys: NetworkKeys): Promise<boolean>;
 }
 
 /** What drivers are given to work with: the kernel, the host's links, the firewall. */
@@ -70,6 +87,8 @@ export interface DriverContext {
   firewall: FirewallHooks;
   /** This host's underlay (--advertise-addr, and the link holding it), for drivers between hosts. */
   underlay?(): Promise<{ address: string; link: string; mtu: number } | undefined>;
+  /** The namespace's IPsec (XFRM); SIDECAR_ESP_UNAVAILABLE where the kernel has none. */
+  xfrm?(): Promise<Xfrm>;
 }
 
 /** The drivers of a daemon, by name. */

@@ -10,7 +10,7 @@ import type {
   ServiceRecord,
   ServiceTask,
 } from './records.js';
-import type { NetworkSpec, PortSpec } from './spec.js';
+import type { KeysStatus, NetworkSpec, PortSpec } from './spec.js';
 
 export interface FirewallHooks {
   addNetwork(net: NetworkRecord): Promise<void>;
@@ -51,8 +51,12 @@ export interface ClusterHooks {
    * for every host; SIDECAR_NETWORK_EXISTS when the cluster has one of that name. */
   createNetwork(
     spec: NetworkSpec,
-    needs: { gateway: boolean; vni: boolean },
+    needs: { gateway: boolean; vni: boolean; encrypted?: boolean },
   ): Promise<{ id: string; spec: NetworkSpec; subnet: string; gateway?: string; created: string }>;
+  /** Rotates an encrypted network's keys now; resolves when every host has moved to the new one. */
+  rotateKeys(net: NetworkRecord): Promise<{ tag: number; ms: number }>;
+  /** What `network inspect` shows of an encrypted network's keys (never a key). */
+  keysStatus(net: NetworkRecord): KeysStatus | undefined;
   /** Removes it for every host: SIDECAR_NETWORK_IN_USE while any host has endpoints on it. */
   removeNetwork(net: NetworkRecord): Promise<void>;
   /** An address (and MAC) of the network's pool for this host: in a block of the subnet that

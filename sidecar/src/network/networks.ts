@@ -43,9 +43,10 @@ export class Networks {
     if (spec.scope === 'global') {
       if (spec.ipv6) throw new SidecarError('SIDECAR_INVALID_ARGUMENT', 'a global network is IPv4 only, for now');
       const cluster = needCluster(c, `a global network (${spec.driver})`);
-      const { noGateway = false, vni = false } = driver.capability;
+      const { noGateway = false, vni = false, encryption = false } = driver.capability;
       await driver.device('0'.repeat(64), spec); // what the driver needs here, before the cluster is asked
-      const g = await cluster.createNetwork(spec, { gateway: !noGateway, vni });
+      const encrypted = encryption && spec.options.encrypted !== undefined;
+      const g = await cluster.createNetwork(spec, { gateway: !noGateway, vni, encrypted });
       return this.#make(g.id, g.spec, this.#globalPool(g), { created: g.created });
     }
     const avoid = (await (await c.host()).routes(4)).filter((r) => r.dst !== 'default').map((r) => r.dst);

@@ -2,14 +2,11 @@
 // Docker labels give them.
 import { isIP } from 'node:net';
 import { invalid } from '../errors.js';
-import { object, parsePort, parsePublish, SERVICE_NAME, str, unknownKeys } from './parse.js';
+import { object, parseDuration, parsePort, parsePublish, SERVICE_NAME, str, unknownKeys } from './parse.js';
 import type { HealthSpec, Proto, Scheduler, ServicePortSpec, ServiceSpec } from './spec.js';
 
-const DURATION = /^(\d+)(ms|s|m)$/;
-
 function duration(key: string, v: string): number {
-  const m = DURATION.exec(v);
-  const ms = m ? Number(m[1]) * { ms: 1, s: 1000, m: 60_000 }[m[2] as 'ms' | 's' | 'm'] : Number.NaN;
+  const ms = parseDuration(v) ?? Number.NaN;
   if (!(ms >= 10 && ms <= 3_600_000)) throw invalid(`health ${key}=${v}: a duration from 10ms to 1h (2s, 500ms)`);
   return ms;
 }

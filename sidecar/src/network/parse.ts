@@ -17,6 +17,14 @@ const IFNAME = /^(?!\.\.?$)[a-zA-Z0-9_.-]{1,15}$/;
 
 export type Body = Record<string, unknown>;
 
+const UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** `500ms`, `2s`, `30m`, `12h`, `7d` in ms; undefined for anything else. */
+export function parseDuration(v: string): number | undefined {
+  const m = /^(\d{1,9})(ms|s|m|h|d)$/.exec(v);
+  return m ? Number(m[1]) * UNITS[m[2] as keyof typeof UNITS] : undefined;
+}
+
 export function object(body: unknown, what: string): Body {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalid(`${what} must be a JSON object`);
   return body as Body;

@@ -121,6 +121,21 @@ export interface NetworkInfo extends NetworkSpec {
   gateway?: string;
   created: string;
   endpoints: number;
+  /** An encrypted network's keys, as the cluster holds them. */
+  encryption?: KeysStatus;
+}
+
+/** What `network inspect` shows of an encrypted network's keys: their tags, never a key. */
+export interface KeysStatus {
+  tags: number[];
+  /** The tag of the key hosts send with. */
+  primary: number;
+  /** A rotation is under way (more than one key). */
+  rotating: boolean;
+  /** When the last rotation ended, and when the next is due. */
+  rotated: string;
+  next: string;
+  everyMs: number;
 }
 
 export interface EndpointInfo {
@@ -145,6 +160,8 @@ export interface Controller {
   listNetworks(): NetworkInfo[];
   inspectNetwork(name: string): NetworkInfo;
   removeNetwork(name: string): Promise<void>;
+  /** Rotates an encrypted network's keys now: the new key's tag, and how long every host took. */
+  rotateKey(name: string): Promise<{ network: string; tag: number; ms: number }>;
   attach(spec: AttachSpec): Promise<EndpointInfo>;
   /** Detaches a sandbox from one network, or from all; returns what was detached. */
   detach(sandbox: string, network?: string): Promise<EndpointInfo[]>;

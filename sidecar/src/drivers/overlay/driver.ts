@@ -10,10 +10,12 @@
 import { invalid, SidecarError } from '../../errors.js';
 import { ignoreMissing } from '../../kernel/ignore-missing.js';
 import type { FdbEntry, Neighbour } from '../../kernel/types.js';
-import type { DriverContext, NetworkDriver } from '../../network/driver.js';
+import type { DriverContext, NetworkDriver, NetworkKeys } from '../../network/driver.js';
+import { parseDuration } from '../../network/parse.js';
 import type { EndpointRecord, NetworkRecord, RemoteEndpoint } from '../../network/records.js';
 import type { NetworkSpec } from '../../network/spec.js';
 import { joinVeth, leaveVeth, vethPresent } from '../veth.js';
+import { applyTunnel, noStates, removeTunnel, type Tunnel } from './ipsec.js';
 
 /** VXLAN's own headers: outer IPv4 (20), UDP (8), VXLAN (8), inner Ethernet (14). */
 const OVERHEAD = 50;
@@ -32,19 +34,34 @@ export class OverlayDriver implements NetworkDriver {
     noGateway: true,
     vni: true,
     macs: 'ip-derived',
+    encryption: true,
   } as const;
   readonly #c: DriverContext;
   /** Per network, the peer entries the kernel holds (read once). */
   readonly #peers = new Map<string, Promise<Programmed>>();
+  /** Per encrypted network, its keys as the cluster last told. */
+  readonly #keys = new Map<string, NetworkKeys>();
 
   constructor(c: DriverContext) {
     this.#c = c;
   }
 
   validate(spec: NetworkSpec): void {
-    const { vni, 'vxlan-port': port, ...rest } = spec.options;
+    const { vni, 'vxlan-port': port, encrypted, 'key-rotation': rotation, ...rest } = spec.options;
     const other = Object.keys(rest);
-    if (other.length > 0) throw invalid(`overlay options: vni, vxlan-port; not ${other.join(', ')}`);
+    if (other.length > 0) {
+      throw invalid(`overlay options: vni, vxlan-port, encrypted, key-rotation; not ${other.join(', ')}`);
+    }
+    if (encrypted !== undefined && encrypted !== '' && encrypted !== 'true') {
+      throw invalid(`encrypted ${encrypted}: give --opt encrypted (or encrypted=true), or leave it out`);
+    }
+    if (rotation !== undefined) {
+      if (encrypted === undefined) throw invalid('key-rotation is an option of an encrypted network');
+      const ms = parseDuration(rotation);
+      if (ms === undefined || ms < 10_000 || ms > 365 * 86_400_000) {
+        throw invalid(`key-rotation ${rotation}: a duration from 10s to 365d, as 90s, 30m, 12h, 7d`);
+      }
+    }
     if (vni !== undefined && !(/^\d{1,8}$/.test(vni) && Number(vni) >= 1 && Number(vni) < 2 ** 24)) {
       throw invalid(`vni ${vni}: 1 to 16777215`);
     }
@@ -54,14 +71,46 @@ export class OverlayDriver implements NetworkDriver {
     if (spec.ipv6) throw invalid('an overlay network is IPv4 only, for now');
   }
 
-  async device(id: string): Promise<string> {
+  async device(id: string, spec: NetworkSpec): Promise<string> {
     if (!(await this.#c.underlay?.())) {
       throw new SidecarError(
         'SIDECAR_CLUSTER_UNAVAILABLE',
         'an overlay network needs --advertise-addr (an underlay address of this host)',
       );
     }
+    if (encrypted(spec)) await (await this.#xfrm()).probe(); // SIDECAR_ESP_UNAVAILABLE: nothing is made
     return `cnmd-${id.slice(0, 10)}`;
+  }
+
+  #xfrm() {
+    if (!this.#c.xfrm) throw new SidecarError('SIDECAR_ESP_UNAVAILABLE', 'this daemon has no IPsec');
+    return this.#c.xfrm();
+  }
+
+  /** An encrypted network's tunnel ends here; undefined for a clear one. */
+  async #tunnel(net: NetworkRecord): Promise<Tunnel | undefined> {
+    if (!encrypted(net.spec)) return undefined;
+    const u = await this.#c.underlay?.();
+    if (!u) throw new SidecarError('SIDECAR_CLUSTER_UNAVAILABLE', 'an overlay network needs --advertise-addr');
+    return { network: net.id, reqid: Number(net.spec.options.vni), port: port(net), local: u.address };
+  }
+
+  /** An encrypted network's IPsec with these peers (VTEPs), its keys as last told. */
+  async #secure(net: NetworkRecord, vteps: Iterable<string>): Promise<void> {
+    const t = await this.#tunnel(net);
+    if (t) await applyTunnel(await this.#xfrm(), t, [...new Set(vteps)].sort(), this.#keys.get(net.id));
+  }
+
+  async rekey(net: NetworkRecord, keys: NetworkKeys): Promise<boolean> {
+    const first = !this.#keys.has(net.id);
+    this.#keys.set(net.id, keys);
+    const vteps = [...(await this.#programmed(net)).fdb.values()];
+    const t = await this.#tunnel(net);
+    // The first keys since this daemon started, and the kernel has none of the network's states:
+    // made anew (this host is new to it) or lost (a reboot; the cluster knows which).
+    const lost = first && t !== undefined && (await noStates(await this.#xfrm(), t));
+    await this.#secure(net, vteps);
+    return lost;
   }
 
   /** The network's MTU here: as asked, at most what the underlay carries less VXLAN's 50 bytes. */
@@ -82,22 +131,29 @@ export class OverlayDriver implements NetworkDriver {
       await host.addVxlan({
         name: vx,
         vni: Number(net.spec.options.vni),
-        port: Number(net.spec.options['vxlan-port'] ?? 4789),
+        port: port(net),
         local: u.address,
         parent: u.link,
         learning: false,
         proxy: true,
         mtu,
       });
+      // Encrypted: no clear VXLAN in or out from the first packet (ipsec.ts), before it is up.
+      await this.#secure(net, []);
       await host.setLink(vx, { master: net.device, up: true });
+    } else {
+      await this.#secure(net, (await this.#programmed(net)).fdb.values());
     }
   }
 
   async deleteNetwork(net: NetworkRecord): Promise<void> {
     const host = await this.#c.host();
     this.#peers.delete(net.id);
+    this.#keys.delete(net.id);
     await ignoreMissing(host.deleteLink(vxlanName(net))); // its FDB and neighbours go with it
     await ignoreMissing(host.deleteLink(net.device));
+    const t = await this.#tunnel(net).catch(() => undefined);
+    if (t) await removeTunnel(await this.#xfrm(), t);
   }
 
   async join(net: NetworkRecord, ep: EndpointRecord): Promise<void> {
@@ -119,6 +175,8 @@ export class OverlayDriver implements NetworkDriver {
     const p = await this.#programmed(net);
     if (on) {
       if (p.fdb.get(ep.mac) !== ep.vtep) {
+        // A new peer host: its states and policy before the first frame to it.
+        if (![...p.fdb.values()].includes(ep.vtep)) await this.#secure(net, [...p.fdb.values(), ep.vtep]);
         await host.addFdb(vx, { mac: ep.mac, dst: ep.vtep });
         p.fdb.set(ep.mac, ep.vtep);
       }
@@ -136,6 +194,8 @@ export class OverlayDriver implements NetworkDriver {
     if (vtep !== undefined) {
       await host.deleteFdb(vx, { mac: ep.mac, dst: vtep });
       p.fdb.delete(ep.mac);
+      // Its host's last endpoint went: so do its states and policy.
+      if (![...p.fdb.values()].includes(vtep)) await this.#secure(net, p.fdb.values());
     }
   }
 
@@ -158,6 +218,7 @@ export class OverlayDriver implements NetworkDriver {
       }
     }
     for (const e of peers) await this.peer(net, e, true);
+    await this.#secure(net, p.fdb.values());
   }
 
   /** What the VXLAN device holds, read from the kernel the first time. */
@@ -176,6 +237,11 @@ export class OverlayDriver implements NetworkDriver {
     return p;
   }
 }
+
+const encrypted = (spec: NetworkSpec) => spec.options.encrypted !== undefined;
+
+/** A network's VXLAN port: its own for an encrypted one (claimed in the cluster), else 4789. */
+const port = (net: NetworkRecord) => Number(net.spec.options['vxlan-port'] ?? 4789);
 
 /** The VXLAN device of a network: cnvx<vni> (at most 12 characters). */
 export function vxlanName(net: NetworkRecord): string {

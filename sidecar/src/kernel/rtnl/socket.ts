@@ -29,8 +29,9 @@ export class RtnlSocket {
     this.#socket = socket;
   }
 
-  static open(netns?: string): RtnlSocket {
-    const make = () => createNetlink(Protocol.ROUTE);
+  /** A socket of this namespace (or `netns`); NETLINK_ROUTE unless another protocol is named. */
+  static open(netns?: string, protocol: number = Protocol.ROUTE): RtnlSocket {
+    const make = () => createNetlink(protocol);
     try {
       return new RtnlSocket(netns === undefined ? make() : withNetns(netns, make));
     } catch (cause) {
