@@ -12,6 +12,8 @@ import type { Io } from '../io.js';
 import { checkLbDataplane, LB_DATAPLANE_MODES } from '../lb/dataplane.js';
 import { parseNetworkSpec } from '../network/parse.js';
 import { parseServiceSpec } from '../network/parse-service.js';
+import { LOG_FORMATS, LOG_LEVELS, Logger } from '../telemetry/log.js';
+import { Telemetry } from '../telemetry/telemetry.js';
 import { Daemon, type DaemonConfig, defaultConfig } from './daemon.js';
 
 const USAGE = `Usage: cnmd daemon [OPTIONS]
@@ -42,11 +44,18 @@ const USAGE = `Usage: cnmd daemon [OPTIONS]
   --cluster-creds FILE     a NATS credentials file
   --cluster-tls-ca FILE    a CA to check the NATS servers' TLS certificates with
   --cluster-grace-ms N     a host silent this long is withdrawn (default 10000)
+  --metrics-addr [HOST:]PORT
+                           serve Prometheus metrics (/metrics) and the status page (/) there,
+                           on 127.0.0.1 unless HOST is given (off by default); OTLP push and
+                           traces follow the OTEL_* variables
+  --log-format text|json   one line per event, as text (the default) or JSON
+  --log-level LEVEL        debug, info (the default), warn or error
   --config FILE            a JSON file with the same settings (stateDir, socket, apiTcp,
                            apiTokenFile, dnsUpstreams, resolvConf, sweepMs, dockerSocket,
                            dockerScope, dockerNetnsDir, dockerCreateNetworks,
                            dockerMaxNetworks, lbDataplane, cluster, hostId, advertiseAddr,
-                           clusterCreds, clusterTlsCa, clusterGraceMs), and networks and services to create
+                           clusterCreds, clusterTlsCa, clusterGraceMs, metricsAddr, logFormat,
+                           logLevel), and networks and services to create
                            at start when absent (the bodies of POST /v1/networks and
                            /v1/services); flags win over it
 `;
@@ -75,6 +84,9 @@ const SETTINGS: { key: string; flag?: string; kind: Kind }[] = [
   { key: 'clusterCreds', flag: 'cluster-creds', kind: 'string' },
   { key: 'clusterTlsCa', flag: 'cluster-tls-ca', kind: 'string' },
   { key: 'clusterGraceMs', flag: 'cluster-grace-ms', kind: { min: 1000, max: 600_000 } },
+  { key: 'metricsAddr', flag: 'metrics-addr', kind: 'string' },
+  { key: 'logFormat', flag: 'log-format', kind: LOG_FORMATS },
+  { key: 'logLevel', flag: 'log-level', kind: LOG_LEVELS },
 ];
 
 const bad = (message: string) => new SidecarError('SIDECAR_CONFIG_INVALID', message);
@@ -104,12 +116,12 @@ function value(where: string, kind: Kind, v: unknown): unknown {
 }
 
 /** `PORT`, `HOST:PORT` or `[V6]:PORT`, HOST an address (no name is looked up); 127.0.0.1 by default. */
-export function parseTcpAddress(s: string): { host: string; port: number } {
+export function parseTcpAddress(s: string, what = 'apiTcp'): { host: string; port: number } {
   const m = /^(?:(\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:.]+\]):)?(\d{1,5})$/.exec(s);
   const host = m?.[1]?.replace(/^\[|\]$/g, '') ?? '127.0.0.1';
   const port = Number(m?.[2]);
   if (!m || isIP(host) === 0 || !(port >= 0 && port <= 65535)) {
-    throw bad(`apiTcp ${JSON.stringify(s)}: expected [HOST:]PORT, HOST an IP address`);
+    throw bad(`${what} ${JSON.stringify(s)}: expected [HOST:]PORT, HOST an IP address`);
   }
   return { host, port };
 }
@@ -152,8 +164,9 @@ export async function loadConfig(args: string[]): Promise<DaemonConfig | 'help'>
   for (const s of SETTINGS) {
     if (s.flag && values[s.flag] !== undefined) settings[s.key] = value(`--${s.flag}`, s.kind, values[s.flag]);
   }
-  const { apiTcp, apiTokenFile, ...plain } = settings;
+  const { apiTcp, apiTokenFile, metricsAddr, ...plain } = settings;
   config = { ...config, ...(plain as Partial<DaemonConfig>) };
+  if (metricsAddr !== undefined) config.metricsAddr = parseTcpAddress(metricsAddr as string, 'metricsAddr');
   if (config.sweepMs > 0 && config.sweepMs < 100) throw bad('sweepMs must be 0 (never) or at least 100');
   if (apiTcp !== undefined) {
     config.apiTcp = parseTcpAddress(apiTcp as string);
@@ -215,20 +228,28 @@ function declared<T>(file: string, key: string, v: unknown, parse: (body: unknow
   });
 }
 
-export async function runDaemon(args: string[], io: Io, _env: NodeJS.ProcessEnv): Promise<number> {
+export async function runDaemon(args: string[], io: Io, env: NodeJS.ProcessEnv): Promise<number> {
   const config = await loadConfig(args);
   if (config === 'help') {
     io.out(USAGE);
     return 0;
   }
   await checkLbDataplane(config.lbDataplane); // before the firewall writes its tables
-  const log = (l: string) => io.err(`cnmd: ${l}\n`);
-  const daemon = new Daemon(config, { firewall: await firewallHooks(log), log });
-  await daemon.start();
+  const logger = new Logger({ format: config.logFormat, level: config.logLevel, write: (t) => io.err(t) });
+  const log = logger.line;
+  const telemetry = new Telemetry({ metricsAddr: config.metricsAddr, env, log: logger, hostId: config.hostId });
+  const daemon = new Daemon(config, { firewall: await firewallHooks(log), log, telemetry });
+  try {
+    await daemon.start();
+  } catch (err) {
+    await daemon.close().catch(() => {}); // a listener that could not bind: nothing left behind
+    throw err;
+  }
   const r = daemon.report;
-  io.err(
-    `cnmd: serving ${config.socket}; reconciled: ${r?.endpointsRemoved ?? 0} endpoint(s) removed, ` +
-      `${r?.endpointsRebuilt ?? 0} rebuilt, ${r?.endpointsFailed ?? 0} failed, ${r?.linksDeleted ?? 0} stray link(s) deleted\n`,
+  logger.info(
+    `serving ${config.socket}; reconciled: ${r?.endpointsRemoved ?? 0} endpoint(s) removed, ` +
+      `${r?.endpointsRebuilt ?? 0} rebuilt, ${r?.endpointsFailed ?? 0} failed, ${r?.linksDeleted ?? 0} stray link(s) deleted`,
+    { removed: r?.endpointsRemoved, rebuilt: r?.endpointsRebuilt, failed: r?.endpointsFailed },
   );
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
