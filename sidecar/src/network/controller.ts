@@ -225,7 +225,7 @@ export class NetworkController implements Controller, NetworkContext {
       sandboxKey: ref.key,
       network: net.id,
       aliases: spec.aliases,
-      ifname: spec.ifname ?? (await nextIfname(this.kernel, ref.path, mine)),
+      ifname: await nextIfname(this.kernel, ref.path, mine, spec.ifname),
       hostIf: `vcn${randomBytes(5).toString('hex')}`,
       publish: spec.publish,
       defaultRoute: false,
@@ -319,14 +319,17 @@ export class NetworkController implements Controller, NetworkContext {
     // Without its network (a record a crash left), what is left of it is a stray link that
     // reconcile deletes.
     if (net) await this.driverOf(net).leave(net, ep);
+    // The record goes before its addresses: a kill -9 between the two leaves an address that no
+    // record holds, which the restart gives back to the pool. The other way round it left a
+    // record at an address IPAM would hand out again (one address twice on the network).
+    await this.endpoints.delete(ep.id);
+    this.failed.delete(ep.id);
     if (net) {
       const what = `releasing the address of endpoint ${ep.id.slice(0, 12)}`;
       if (net.spec.scope === 'global') this.cluster?.publish(net, ep, false);
       if (ep.ip) await this.releaseAddress(net, ep.ip).catch(this.logged(what));
       if (ep.ip6 && net.pool6) await this.ipam.releaseAddress(net.pool6, ep.ip6).catch(this.logged(what));
     }
-    await this.endpoints.delete(ep.id);
-    this.failed.delete(ep.id);
     await handOverDefaultRoute(this.kernel, this.networks, this.endpoints, ep).catch(
       this.logged(`handing over the default route of ${ep.sandbox}`),
     );

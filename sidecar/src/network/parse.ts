@@ -12,8 +12,11 @@ export const SERVICE_NAME = /^(?!.*\.v6$)[a-zA-Z0-9][a-zA-Z0-9_.-]{0,59}$/;
 /** RFC 1123 labels, dots allowed: what a DNS alias may be. */
 export const ALIAS =
   /^(?=.{1,253}$)([a-zA-Z0-9_]([a-zA-Z0-9_-]{0,61}[a-zA-Z0-9_])?)(\.[a-zA-Z0-9_]([a-zA-Z0-9_-]{0,61}[a-zA-Z0-9_])?)*$/;
-/** What the kernel takes as an interface name (net/core/dev.c dev_valid_name): not . or ... */
-const IFNAME = /^(?!\.\.?$)[a-zA-Z0-9_.-]{1,15}$/;
+/**
+ * What the kernel takes as an interface name (net/core/dev.c dev_valid_name): not . or ..; nor
+ * all or default, the names of every interface's settings in /proc/sys/net/{ipv4,ipv6}/conf.
+ */
+const IFNAME = /^(?!(\.\.?|all|default)$)[a-zA-Z0-9_.-]{1,15}$/;
 
 export type Body = Record<string, unknown>;
 
@@ -171,7 +174,12 @@ export function parseAttachSpec(body: unknown): AttachSpec {
   const ip4 = str(b, 'ip', (s) => isIP(s) === 4, 'is not an IPv4 address');
   const ip6 = str(b, 'ip6', (s) => isIP(s) === 6, 'is not an IPv6 address');
   const mac = str(b, 'mac', (s) => /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(s), 'is not a MAC address');
-  const ifname = str(b, 'ifname', (s) => IFNAME.test(s), 'is not an interface name (at most 15 characters)');
+  const ifname = str(
+    b,
+    'ifname',
+    (s) => IFNAME.test(s),
+    'is not an interface name (at most 15 characters; not all or default)',
+  );
   if (bool(b, 'defaultRoute', false)) spec.defaultRoute = true;
   const service = str(b, 'service', (s) => SERVICE_NAME.test(s), 'is not a valid service name');
   if (service) spec.service = service;

@@ -1,6 +1,7 @@
 // What the controller does inside a sandbox once a driver has put an endpoint's interface there
 // (libnetwork's osl: the sandbox's addresses and routes are the controller's, not the driver's):
 // addresses, links up, the default route, and its hand-over when the endpoint that gave it goes.
+import { SidecarError } from '../errors.js';
 import type { Kernel, NetnsLinks } from '../kernel/types.js';
 import type { EndpointRecord, NetworkRecord } from './records.js';
 import type { Records } from './store.js';
@@ -68,11 +69,25 @@ export async function handOverDefaultRoute(
   }
 }
 
-/** The first ethN the sandbox does not have and no endpoint of it is given. */
-export async function nextIfname(kernel: Kernel, path: string, mine: EndpointRecord[]): Promise<string> {
+/**
+ * The interface name of a new endpoint in the sandbox at `path`: `wanted`, refused when the
+ * sandbox has it or an endpoint of it is given it; else the first ethN neither has.
+ */
+export async function nextIfname(
+  kernel: Kernel,
+  path: string,
+  mine: EndpointRecord[],
+  wanted?: string,
+): Promise<string> {
   const sb = await kernel.open(path);
   try {
     const taken = new Set([...(await sb.links()).map((l) => l.name), ...mine.map((e) => e.ifname)]);
+    if (wanted !== undefined) {
+      // Refused before anything is allocated or written, rather than by the kernel half way.
+      if (taken.has(wanted))
+        throw new SidecarError('SIDECAR_LINK_EXISTS', `${path} has an interface ${wanted} already`);
+      return wanted;
+    }
     for (let i = 0; ; i++) if (!taken.has(`eth${i}`)) return `eth${i}`;
   } finally {
     await sb.close();
