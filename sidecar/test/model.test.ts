@@ -105,6 +105,8 @@ describe('attach specs', () => {
     // The kernel refuses these names (dev_valid_name): refused here, before an address is taken.
     [{ sandbox: 'x', network: 'n', ifname: '.' }, /interface name/],
     [{ sandbox: 'x', network: 'n', ifname: '..' }, /interface name/],
+    [{ sandbox: 'x', network: 'n', ifname: 'all' }, /interface name/],
+    [{ sandbox: 'x', network: 'n', ifname: 'default' }, /interface name/],
     [{ sandbox: 'x', network: 'n', publish: ['999.1.1.1:8080:80'] }, /HOSTIP/],
     [{ sandbox: 'x', network: 'n', publish: ['[1:::2]:8080:80'] }, /HOSTIP/],
     [{ sandbox: 'x', network: 'n', publish: [{ hostIp: '10.0.0.256', hostPort: 8080, port: 80 }] }, /HOSTIP/],
