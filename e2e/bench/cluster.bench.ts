@@ -18,12 +18,13 @@
 // Run as root. Everything it made is removed at the end, also when it fails.
 import { randomBytes } from 'node:crypto';
 import { rm, writeFile } from 'node:fs/promises';
-import { loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClusterLab, UNDERLAY } from '../src/cluster-lab.js';
 import type { TestHost } from '../src/daemon-harness.js';
 import { DnsPoller } from '../src/dns-poller.js';
 import type { Netns } from '../src/netns.js';
+import { load, pct, pool, sleep, until } from './util.js';
 
 const VISIBLE = Number(process.env.CNMD_BENCH_CONTAINERS ?? 300);
 const RECORDS = Number(process.env.CNMD_BENCH_RECORDS ?? 10_000);
@@ -39,36 +40,6 @@ const BATCH = 2000;
 const ms = (ns: bigint) => Number(ns) / 1e6;
 /** CLOCK_MONOTONIC in ms, the same in every process here (libuv's uv_hrtime). */
 const mono = () => Number(process.hrtime.bigint() / 1000n) / 1000;
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return Math.round(s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]! * 10) / 10;
-};
-const load = () =>
-  loadavg()
-    .map((l) => l.toFixed(2))
-    .join(' ');
-const sleep = (t: number) => new Promise((r) => setTimeout(r, t));
-
-async function until(what: string, ok: () => Promise<boolean> | boolean, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await ok())) {
-    if (Date.now() > end) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(50);
-  }
-}
-
-/** Runs `fn` over `items`, `n` at a time. */
-async function pool<T>(items: T[], n: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(n, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        await fn(items[i]!, i);
-      }
-    }),
-  );
-}
 
 interface Attached {
   ip: string;
