@@ -4,6 +4,8 @@ const benches: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   docker: () => import('./docker.bench.js'),
   cluster: () => import('./cluster.bench.js'),
   reliability: () => import('./reliability.bench.js'),
+  overlay: () => import('./overlay.bench.js'),
+  'overlay-encrypted': () => import('./overlay-encrypted.bench.js'),
 };
 
 const name = process.argv[2] ?? '';

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the vitest `vm` project inside the IPVS VM: builds the VM once (../shared/recipes/ipvs-vm.sh),
 # boots it once, and runs every *.vm.test.ts there with the host's node and this checkout.
+# `test-vm.sh --bench NAME [ARGS]` runs e2e's bench NAME there instead (built beforehand).
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 recipes=${CNMD_RECIPES:-$repo/../shared/recipes}
@@ -18,9 +19,11 @@ export CNMD_VM_DIR=$vm CNMD_VM_MODULES="${CNMD_VM_MODULES:-} xfrm_user esp4" CNM
 # vite's temporary bundle beside it (--configLoader runner).
 export CNMD_VM_HOSTROOT_DIRS="/usr /etc /opt $repo"
 mkdir -p "$repo/node_modules/.vite"
+cmd=(node "$repo/node_modules/vitest/vitest.mjs" run --configLoader runner --project vm)
+if [ "${1:-}" = --bench ]; then shift; cmd=(node "$repo/e2e/dist/bench/run.js"); fi
 exec bash "$recipes/vm-run.sh" --hostroot --share "$repo/node_modules/.vite" \
   ${CNMD_REPORT_DIR:+--share "$CNMD_REPORT_DIR"} --cwd "$repo" \
   --timeout "${CNMD_VM_TIMEOUT:-1500}" \
   --env CNMD_IN_VM=1 --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
   ${CNMD_REPORT_DIR:+--env CNMD_REPORT_DIR=$CNMD_REPORT_DIR} \
-  -- node "$repo/node_modules/vitest/vitest.mjs" run --configLoader runner --project vm "$@"
+  -- "${cmd[@]}" "$@"
