@@ -1,4 +1,4 @@
-import type { Allocation, Ipam, Store } from '@cnmd/ipam';
+import type { Allocation } from '@cnmd/ipam';
 import { SidecarError } from '../errors.js';
 import type { ClusterHooks } from '../network/hooks.js';
 import type { EndpointRecord, NetworkRecord, RemoteEndpoint, ServiceRecord } from '../network/records.js';
@@ -7,34 +7,16 @@ import { Blocks } from './blocks.js';
 import { Claims } from './claims.js';
 import { GlobalRecords } from './globals.js';
 import { KeyRing, type KeysStatus, type NetworkKeys } from './keys.js';
-import { BUCKET_NAMES, type Bucket, type Buckets, casPut, type KvWatch } from './kv.js';
+import { BUCKET_NAMES, type Bucket, type Buckets, type KvWatch } from './kv.js';
 import { Liveness } from './liveness.js';
-import type { ClusterSink, ClusterStatus } from './types.js';
+import type { ClusterOptions, ClusterSink, ClusterStatus } from './types.js';
 
-export type { ClusterSink, ClusterStatus };
+export type { ClusterOptions, ClusterSink, ClusterStatus };
 
 import { NatsKv } from './nats.js';
-import { ownRecord, putOwn } from './own.js';
+import { OwnRecords, putBeat } from './own.js';
 import * as R from './records.js';
 import { BucketView, type Decoder } from './view.js';
-
-export interface ClusterOptions {
-  hostId: string;
-  /** This host's underlay address, told to the others (the overlay's VTEP). */
-  advertiseAddr?: string;
-  /** nats://host:port of the NATS servers. */
-  servers: string[];
-  creds?: string;
-  tlsCa?: string;
-  /** A host silent this long is withdrawn from every other host's DNS and LB (ms). */
-  graceMs: number;
-  /** This host's store (its blocks) and IPAM (the pools of global networks). */
-  store: Store;
-  ipam: Ipam;
-  log: (line: string) => void;
-  /** Buckets to use instead of a NATS connection (tests). */
-  buckets?: Buckets;
-}
 
 export class Cluster implements ClusterHooks {
   readonly hostId: string;
@@ -54,11 +36,10 @@ export class Cluster implements ClusterHooks {
   #nats: NatsKv | undefined;
   #watches: KvWatch[] = [];
   readonly #liveness: Liveness;
+  readonly #own: OwnRecords;
   #synced = false;
-  #dirty = true;
   #resyncing: Promise<void> | undefined;
   #again = false;
-  #publishing: Promise<unknown> = Promise.resolve();
   #timer: NodeJS.Timeout | undefined;
   #rewatch: NodeJS.Timeout | undefined;
   #ticking = false;
@@ -73,6 +54,7 @@ export class Cluster implements ClusterHooks {
   constructor(o: ClusterOptions) {
     this.#o = o;
     this.hostId = o.hostId;
+    this.#own = new OwnRecords(o.hostId, o.advertiseAddr);
     const refused = (bucket: string) => (key: string, why: string) =>
       o.log(`cluster: ignored ${bucket} ${key}: ${why}`);
     const view = <T>(bucket: string, decode: Decoder<T>, change: (k: string, n?: T, o?: T) => void) =>
@@ -264,7 +246,7 @@ export class Cluster implements ClusterHooks {
     clearInterval(this.#timer);
     clearTimeout(this.#rewatch);
     for (const w of this.#watches.splice(0)) w.stop();
-    await this.#publishing.catch(() => {});
+    await this.#own.settled();
     await this.#nats?.close();
   }
 
@@ -274,15 +256,7 @@ export class Cluster implements ClusterHooks {
       connected: this.connected,
       ...(this.#nats ? { server: this.#nats.server } : {}),
       servers: this.#o.servers,
-      hosts: this.hosts.values().map((h) => {
-        const since = this.#liveness.since(h.host);
-        return {
-          host: h.host,
-          ...(h.addr ? { addr: h.addr } : {}),
-          ...(since !== undefined ? { lastHeartbeatMs: since } : {}),
-          alive: this.#liveness.alive(h.host),
-        };
-      }),
+      hosts: this.#liveness.describe(this.hosts.values()),
     };
   }
 
@@ -334,21 +308,8 @@ export class Cluster implements ClusterHooks {
   }
 
   publish(_net: NetworkRecord, ep: EndpointRecord, on: boolean): void {
-    if (!this.connected) {
-      this.#dirty = true; // put back by the next resync
-      return;
-    }
-    const key = R.endpointKey(this.hostId, ep.id);
-    const bucket = this.#kv!.endpoints;
-    // One at a time, in order: a detach right after its attach must not be overtaken by it.
-    this.#publishing = this.#publishing
-      .then(
-        (): Promise<unknown> =>
-          on ? casPut(bucket, key, R.encode(ownRecord(this.hostId, ep, this.#o.advertiseAddr))) : bucket.delete(key),
-      )
-      .catch(() => {
-        this.#dirty = true;
-      });
+    // Put back by the next resync or tick when not connected now.
+    this.#own.publish(this.connected ? this.#kv!.endpoints : undefined, ep, on);
   }
 
   requestMark(): Promise<number> {
@@ -408,31 +369,20 @@ export class Cluster implements ClusterHooks {
         this.#deaf = true;
         if (put !== undefined && now - put > 1000) this.#watchEnded('cnmd_hosts (stalled)');
       }
-      if (this.#dirty) await this.#publishOwn().catch(() => {});
+      if (this.#own.dirty) await this.#publishOwn().catch(() => {});
     } finally {
       this.#ticking = false;
     }
   }
 
   async #publishOwn(): Promise<void> {
-    const kv = this.#kv;
-    if (!kv || !this.#sink) return;
-    this.#dirty = false;
-    if (!(await putOwn(kv.endpoints, this.endpoints, this.hostId, this.#sink.own(), this.#o.advertiseAddr)))
-      this.#dirty = true;
+    if (this.#kv && this.#sink) await this.#own.putAll(this.#kv.endpoints, this.endpoints, this.#sink.own());
   }
 
   /** Puts this host's heartbeat; when it went in (performance.now()), or undefined. */
   async #beat(): Promise<number | undefined> {
-    const beat: R.ClusterHost = {
-      v: 1,
-      host: this.hostId,
-      ...(this.#o.advertiseAddr ? { addr: this.#o.advertiseAddr } : {}),
-      at: Date.now(),
-      started: this.#started,
-    };
     try {
-      await casPut(this.#bucket('hosts'), this.hostId, R.encode(beat));
+      await putBeat(this.#bucket('hosts'), this.hostId, this.#o.advertiseAddr, this.#started);
       this.#lastBeat ??= performance.now();
       return this.#lastBeat;
     } catch {

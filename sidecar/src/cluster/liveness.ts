@@ -2,6 +2,8 @@
 // so no two hosts' clocks are compared): a host whose heartbeats stop for the grace period, or
 // whose heartbeat key goes, is gone until one arrives again. Nothing is judged while this host
 // is itself cut off from NATS: it would take every other host for gone.
+import type { ClusterStatus } from './types.js';
+
 export class Liveness {
   readonly #self: string;
   readonly #graceMs: number;
@@ -45,6 +47,19 @@ export class Liveness {
   /** After an outage, every host starts a grace period again (we were the deaf one). */
   forgive(now = performance.now()): void {
     for (const host of this.#seen.keys()) if (!this.#dead.has(host)) this.#seen.set(host, now);
+  }
+
+  /** The hosts that beat, each with how long ago it last did and whether it is alive. */
+  describe(hosts: { host: string; addr?: string }[]): ClusterStatus['hosts'] {
+    return hosts.map(({ host, addr }) => {
+      const since = this.since(host);
+      return {
+        host,
+        ...(addr ? { addr } : {}),
+        ...(since !== undefined ? { lastHeartbeatMs: since } : {}),
+        alive: this.alive(host),
+      };
+    });
   }
 
   #judge(host: string, alive: boolean): void {

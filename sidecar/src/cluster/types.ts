@@ -1,5 +1,7 @@
 // What the cluster (cluster.ts) and the rest of the daemon tell each other.
+import type { Ipam, Store } from '@cnmd/ipam';
 import type { EndpointRecord, RemoteEndpoint } from '../network/records.js';
+import type { Buckets } from './kv.js';
 import type * as R from './records.js';
 
 /** What the cluster tells the controller (apply.ts), and asks of it. */
@@ -22,4 +24,22 @@ export interface ClusterStatus {
   server?: string;
   servers: string[];
   hosts: { host: string; addr?: string; lastHeartbeatMs?: number; alive: boolean }[];
+}
+
+export interface ClusterOptions {
+  hostId: string;
+  /** This host's underlay address, told to the others (the overlay's VTEP). */
+  advertiseAddr?: string;
+  /** nats://host:port of the NATS servers. */
+  servers: string[];
+  creds?: string;
+  tlsCa?: string;
+  /** A host silent this long is withdrawn from every other host's DNS and LB (ms). */
+  graceMs: number;
+  /** This host's store (its blocks) and IPAM (the pools of global networks). */
+  store: Store;
+  ipam: Ipam;
+  log: (line: string) => void;
+  /** Buckets to use instead of a NATS connection (tests). */
+  buckets?: Buckets;
 }
