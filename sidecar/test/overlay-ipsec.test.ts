@@ -70,6 +70,18 @@ describe('an encrypted overlay between two hosts', () => {
     await applyTunnel(kernel.x, at(A), [], { keys: [k(3)], primary: 3 });
     expect(kernel.sas.size).toBe(0);
   });
+
+  it("a peer without containers keeps its states while it is alive; a dead one's go, of every key", async () => {
+    const kernel = fakeXfrm();
+    const keys = (held: string[]) => ({ keys: [k(1), k(2)], primary: 2, held: new Map(held.map((h) => [h, [1, 2]])) });
+    await applyTunnel(kernel.x, at(A), [B], keys([B]));
+    expect(kernel.sas.size).toBe(4);
+    await applyTunnel(kernel.x, at(A), [], keys([B]));
+    expect(kernel.sas.size).toBe(4);
+    // B judged gone (as a key was added, say: this host made its states before): none is kept.
+    await applyTunnel(kernel.x, at(A), [], keys([]));
+    expect(kernel.sas.size).toBe(0);
+  });
 });
 
 function fakeXfrm() {

@@ -9,14 +9,13 @@ import { GlobalRecords } from './globals.js';
 import { KeyRing, type KeysStatus, type NetworkKeys } from './keys.js';
 import { BUCKET_NAMES, type Bucket, type Buckets, type KvWatch } from './kv.js';
 import { Liveness } from './liveness.js';
-import type { ClusterOptions, ClusterSink, ClusterStatus } from './types.js';
-
-export type { ClusterOptions, ClusterSink, ClusterStatus };
-
 import { NatsKv } from './nats.js';
 import { OwnRecords, putBeat } from './own.js';
 import * as R from './records.js';
+import type { ClusterOptions, ClusterSink, ClusterStatus } from './types.js';
 import { BucketView, type Decoder } from './view.js';
+
+export type { ClusterOptions, ClusterSink, ClusterStatus };
 
 export class Cluster implements ClusterHooks {
   readonly hostId: string;
@@ -80,6 +79,7 @@ export class Cluster implements ClusterHooks {
       view: this.keys,
       bucket: () => this.#bucket('keys'),
       alive: (host) => host === this.hostId || this.#liveness.alive(host),
+      addr: (host) => this.hosts.get(host)?.addr,
       log: o.log,
     });
     this.blocks = new Blocks(o.store, {
@@ -337,14 +337,15 @@ export class Cluster implements ClusterHooks {
     if (this.#live(host)) this.#sink?.endpoint(now, old);
   }
 
-  /** A host came back or went: every endpoint of it is restored or withdrawn; one that went takes
-   * the keys it held with it (a rotation, driven by the first live host). */
+  /** A host came back or went: its endpoints restored or withdrawn; gone, its keys rotated. */
   #hostChanged(host: string, alive: boolean): void {
     this.#o.log(`cluster: host ${host} is ${alive ? 'back' : 'gone'}`);
-    if (!alive) void this.#keyRing.gone(host);
     for (const e of this.endpoints.values()) {
       if (e.host === host) this.#sink?.endpoint(alive ? e : undefined, alive ? undefined : e);
     }
+    if (alive) return;
+    void this.#keyRing.gone(host); // a rotation; and its states go now (ipsec.ts keeps live peers')
+    for (const [key] of this.keys.entries()) if (key.startsWith('net.')) this.#sink?.keys?.(key.slice(4));
   }
 
   /**

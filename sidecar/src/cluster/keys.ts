@@ -27,6 +27,8 @@ export interface KeysContext {
   bucket(): Bucket;
   /** Whether a host is alive (this host is). */
   alive(host: string): boolean;
+  /** A host's underlay address, from its heartbeat. */
+  addr?(host: string): string | undefined;
   log(line: string): void;
 }
 
@@ -69,7 +71,16 @@ export class KeyRing {
   get(network: string): NetworkKeys | undefined {
     const rec = this.#record(network);
     if (!rec) return undefined;
-    return { keys: rec.keys.map((k) => ({ tag: k.tag, key: Buffer.from(k.key, 'base64') })), primary: rec.primary };
+    const held = new Map<string, number[]>();
+    for (const a of this.#acks(network)) {
+      const addr = this.#c.addr?.(a.host);
+      if (addr) held.set(addr, a.tags);
+    }
+    return {
+      keys: rec.keys.map((k) => ({ tag: k.tag, key: Buffer.from(k.key, 'base64') })),
+      primary: rec.primary,
+      held,
+    };
   }
 
   status(network: string): KeysStatus | undefined {

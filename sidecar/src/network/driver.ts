@@ -36,6 +36,9 @@ export interface DriverCapability {
 export interface NetworkKeys {
   keys: { tag: number; key: Buffer }[];
   primary: number;
+  /** By underlay address, the tags each live host has said it holds; a state of a peer not
+   * here (dead, or never given the keys) is not kept once the peer has no containers. */
+  held?: Map<string, number[]>;
 }
 
 export interface NetworkDriver {

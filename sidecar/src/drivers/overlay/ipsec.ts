@@ -12,7 +12,8 @@
 //        policy, not its states, so that if it comes back both ends go on where their sequence
 //        numbers were (a state made again would start over, and its peer's anti-replay window
 //        would drop what it sends). A host that leaves the cluster has its states removed by the
-//        rotation that its leaving starts (cluster/keys.ts).
+//        rotation that its leaving starts (cluster/keys.ts), and at once from every host that
+//        judges it gone (NetworkKeys.held: the live hosts that hold the keys).
 // What the kernel holds is read and brought to what is wanted by difference: new states, then
 // policies, then what went (a rotation's order). The network's states carry its VNI as reqid.
 import { createHash, hkdfSync } from 'node:crypto';
@@ -113,9 +114,15 @@ export async function applyTunnel(x: Xfrm, t: Tunnel, peers: string[], keys?: Ne
   }
   if (!keys) return;
   for (const [id, p] of havePolicies) if (!wantPolicies.has(id)) await x.deletePolicy(p);
-  // A state of a current key stays, with or without its peer; those of keys gone go.
-  const current = (s: Sa) => keys.keys.some((k) => spiOf(t.network, k.tag, s.src, s.dst) === s.spi);
-  for (const [id, s] of haveSas) if (!wantSas.has(id) && !current(s)) await x.deleteSa(s);
+  // A state of a current key stays, with or without its peer, while the peer is alive; those of
+  // keys gone go, and those of a dead peer (that died as a key was added, this host may have
+  // made the new key's states for it before it judged it gone: the rotation would not take them).
+  const kept = (s: Sa) => {
+    const peer = s.src === t.local ? s.dst : s.src;
+    const current = keys.keys.some((k) => spiOf(t.network, k.tag, s.src, s.dst) === s.spi);
+    return current && (keys.held === undefined || keys.held.has(peer));
+  };
+  for (const [id, s] of haveSas) if (!wantSas.has(id) && !kept(s)) await x.deleteSa(s);
 }
 
 /** Whether the kernel holds none of the network's states: made anew, or lost (a reboot). */
