@@ -87,6 +87,7 @@ async function pump(
   stop: () => boolean,
 ): Promise<void> {
   const chunk = Buffer.alloc(st.chunk, 0x20);
+  await earlyAnswer(stop);
   while (out.sentBytes < st.bytes && !stop() && !s.destroyed) {
     const ok = s.write(chunk);
     out.sentBytes += chunk.length;
@@ -104,9 +105,17 @@ async function pump(
   }
 }
 
+/**
+ * As curl does with Expect: 100-continue, a moment for an early answer before the body: a write
+ * to a server that answered and closed fails with EPIPE, and node drops the answer unread with
+ * the socket. A second, since a loaded machine's daemon may take hundreds of ms to answer.
+ */
+async function earlyAnswer(stop: () => boolean): Promise<void> {
+  for (let waited = 0; waited < 1000 && !stop(); waited += 20) await new Promise((r) => setTimeout(r, 20));
+}
+
 async function pumpBody(s: net.Socket, rest: Buffer, out: RawOutcome, stop: () => boolean): Promise<void> {
-  // As curl does with Expect: 100-continue, a moment for an early answer before the rest.
-  await new Promise((r) => setTimeout(r, 200));
+  await earlyAnswer(stop);
   for (let at = 0; at < rest.length && !stop() && !s.destroyed; at += 64 * 1024) {
     await new Promise((r) => setImmediate(r));
     const chunk = rest.subarray(at, at + 64 * 1024);
