@@ -268,6 +268,7 @@ async function check(ctx: Ctx, when: string, final: boolean): Promise<void> {
     result[kind]++;
     result.problems.push(`${when}: ${kind}: ${what}`);
   };
+  const problemsBefore = result.problems.length;
   const state = await readState(host);
   const epsApi =
     ((await apiCall(host.socket, 'GET', '/v1/endpoints')).body as unknown as {
@@ -386,6 +387,13 @@ async function check(ctx: Ctx, when: string, final: boolean): Promise<void> {
   await checkAddresses(state, problem);
   await checkHost(ctx, state, problem);
   await checkLoadBalancers(ctx, state, netById, final, problem);
+  if (result.problems.length > problemsBefore) {
+    // For the why: what the API says of the endpoints that failed, and what the daemon said.
+    const failed = epsApi.filter((e) => e.status !== 'ready').map((e) => `${e.name ?? e.sandbox} ${e.status}`);
+    const said = host.log.split('\n').filter((l) => /reconcile|error|warn/.test(l));
+    result.problems.push(`${when}: (not a fault) endpoints not ready per the API: ${failed.join(', ') || 'none'}`);
+    result.problems.push(`${when}: (not a fault) the daemon said: ${said.slice(-10).join(' | ') || 'nothing amiss'}`);
+  }
 }
 
 /** Every allocation held by exactly one record, every record's address allocated. */
