@@ -2,7 +2,7 @@
 // are recognisable, and removed when the test ends, pass or fail.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
 
 const exec = promisify(execFile);
@@ -54,4 +54,27 @@ export class Netns {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.remove();
   }
+}
+
+const netnsMounted = async () =>
+  (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').some((l) => l.split(' ')[4] === '/run/netns');
+
+/**
+ * `ip netns add` bind-mounts /run/netns on its first use, and nothing takes it away. Call this
+ * before a run makes namespaces; what it returns, after the run, unmounts /run/netns if the run
+ * mounted it and left no namespace in it (waiting a moment for ones removed in the background,
+ * a daemon's LB sandboxes), and resolves with the namespaces left.
+ */
+export async function netnsMountGuard(): Promise<() => Promise<string[]>> {
+  const mountedBefore = await netnsMounted();
+  return async () => {
+    let left: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      left = await readdir('/run/netns').catch(() => []);
+      if (left.length === 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    if (!mountedBefore && left.length === 0 && (await netnsMounted())) await run('umount', ['/run/netns']);
+    return left;
+  };
 }

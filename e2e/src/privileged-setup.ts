@@ -5,17 +5,12 @@
 // teardown removes the /run/netns mount that `ip netns add` makes on first use, when the run
 // made it and no namespace is left in it.
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { netnsMountGuard } from './netns.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
-const isMount = (path: string) =>
-  readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .some((l) => l.split(' ')[4] === path);
-
-export default function setup(): () => Promise<void> {
+export default async function setup(): Promise<() => Promise<void>> {
   if (process.getuid?.() !== 0) {
     throw new Error('the privileged tests need root (network namespaces, links, nftables): run them as root');
   }
@@ -31,22 +26,9 @@ export default function setup(): () => Promise<void> {
   } catch (err) {
     throw new Error(`the build failed, and these tests run the built daemon: ${(err as { stdout?: Buffer }).stdout}`);
   }
-  const mountedBefore = isMount('/run/netns');
+  const release = await netnsMountGuard();
   return async () => {
-    // A namespace a test removed in the background (a daemon's LB sandbox) may take a moment.
-    let left: string[] = [];
-    for (let i = 0; i < 30; i++) {
-      try {
-        left = readdirSync('/run/netns');
-      } catch {
-        left = [];
-      }
-      if (left.length === 0) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const left = await release();
     if (left.length > 0) console.error(`namespaces left behind in /run/netns: ${left.join(' ')}`);
-    if (!mountedBefore && left.length === 0 && isMount('/run/netns')) {
-      execFileSync('umount', ['/run/netns'], { stdio: 'ignore' });
-    }
   };
 }

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { ApiClient } from '../src/api/client.js';
+import { netnsMountGuard } from './netns-mount.js';
 
 const exec = promisify(execFile);
 const N = Number(process.env.CNMD_BENCH_SANDBOXES ?? 1000);
@@ -68,9 +69,7 @@ async function daemonStats(pid: number): Promise<{ rssKiB: number; fds: number; 
 }
 
 const dir = await mkdtemp(join(tmpdir(), 'cnmd-bench-'));
-// `ip netns add` mounts /run/netns on first use: unmount it at the end if this run made it.
-const netnsMounted = async () => (await readFile('/proc/self/mountinfo', 'utf8')).includes(' /run/netns ');
-const mountedBefore = await netnsMounted();
+const releaseNetnsMount = await netnsMountGuard();
 const sandboxes = Array.from({ length: N }, (_, i) => `${tag}-${i}`);
 let daemon: ChildProcess | undefined;
 try {
@@ -206,7 +205,5 @@ try {
   }
   await ip('netns', 'delete', hostNs).catch(() => {});
   await rm(dir, { recursive: true, force: true });
-  if (!mountedBefore && (await readdir('/run/netns').catch(() => [])).length === 0 && (await netnsMounted())) {
-    await exec('umount', ['/run/netns']).catch(() => {});
-  }
+  await releaseNetnsMount();
 }

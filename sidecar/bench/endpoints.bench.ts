@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { parseArgs, promisify } from 'node:util';
 import { IprouteKernel, type Kernel, NetlinkKernel } from '../src/index.js';
 import { writeIpv4Conf } from '../src/internal.js';
+import { netnsMountGuard } from './netns-mount.js';
 
 const exec = promisify(execFile);
 const { values } = parseArgs({
@@ -107,6 +108,7 @@ async function main(): Promise<void> {
   if (!make) throw new Error(`--kernel: one of ${Object.keys(ways).join(', ')}`);
   const way = make();
   const made: string[] = [];
+  const releaseNetnsMount = await netnsMountGuard();
   try {
     for (const ns of [host, ...sandboxes]) {
       await exec('ip', ['netns', 'add', ns]);
@@ -135,6 +137,7 @@ async function main(): Promise<void> {
     );
   } finally {
     for (const ns of made) await exec('ip', ['netns', 'delete', ns]);
+    await releaseNetnsMount();
   }
 }
 
