@@ -24,7 +24,7 @@ import { ClusterLab, UNDERLAY } from '../src/cluster-lab.js';
 import type { TestHost } from '../src/daemon-harness.js';
 import { DnsPoller } from '../src/dns-poller.js';
 import type { Netns } from '../src/netns.js';
-import { load, pct, pool, sleep, until } from './util.js';
+import { load, pct, pool, printHostLogs, sleep, until } from './util.js';
 
 const VISIBLE = Number(process.env.CNMD_BENCH_CONTAINERS ?? 300);
 const RECORDS = Number(process.env.CNMD_BENCH_RECORDS ?? 10_000);
@@ -403,9 +403,7 @@ export async function run(): Promise<void> {
     };
     console.log(JSON.stringify(result));
   } catch (err) {
-    for (const [i, h] of (lab?.hosts ?? []).entries()) {
-      console.error(`host${i}'s log:\n${h.log.split('\n').slice(-20).join('\n')}`);
-    }
+    printHostLogs(lab);
     throw err;
   } finally {
     for (const p of pollers) p.close();

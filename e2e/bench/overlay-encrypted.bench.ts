@@ -20,7 +20,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ClusterLab } from '../src/cluster-lab.js';
 import type { Netns } from '../src/netns.js';
-import { load, median, sleep, until } from './util.js';
+import { load, median, printHostLogs, sleep, until } from './util.js';
 
 const SECONDS = Number(process.env.CNMD_BENCH_SECONDS ?? 6);
 const ROUNDS = Number(process.env.CNMD_BENCH_ROUNDS ?? 3);
@@ -251,10 +251,8 @@ export async function run(): Promise<void> {
     );
     if (lost.length + streamLost + drops > 0) process.exitCode = 1;
   } catch (err) {
-    console.log(`overlay-encrypted: ${(err as Error).stack ?? err}`);
-    // What the daemons said, for the failure's why.
-    for (const [i, h] of (lab?.hosts ?? []).entries())
-      console.log(`host${i}'s log:\n${h.log.split('\n').slice(-30).join('\n')}`);
+    console.error(`overlay-encrypted: ${(err as Error).stack ?? err}`);
+    printHostLogs(lab, 30);
     throw err;
   } finally {
     for (const p of procs) p.kill('SIGKILL');

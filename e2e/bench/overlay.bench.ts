@@ -23,7 +23,7 @@ import { createInterface } from 'node:readline';
 import { ClusterLab } from '../src/cluster-lab.js';
 import type { TestHost } from '../src/daemon-harness.js';
 import type { Netns } from '../src/netns.js';
-import { load, median, pct, pool, until } from './util.js';
+import { load, median, pct, pool, printHostLogs, until } from './util.js';
 
 const REACH = Number(process.env.CNMD_BENCH_CONTAINERS ?? 300);
 const SECONDS = Number(process.env.CNMD_BENCH_SECONDS ?? 5);
@@ -580,9 +580,7 @@ export async function run(): Promise<void> {
     };
     console.log(JSON.stringify(result));
   } catch (err) {
-    for (const [i, h] of (lab?.hosts ?? []).entries()) {
-      console.error(`host${i}'s log:\n${h.log.split('\n').slice(-20).join('\n')}`);
-    }
+    printHostLogs(lab);
     throw err;
   } finally {
     prober?.close();

@@ -1,6 +1,7 @@
 // What the e2e benches share: percentiles, the load average printed beside a figure, waiting
 // for a condition, and a bounded pool of concurrent work.
 import { loadavg } from 'node:os';
+import type { ClusterLab } from '../src/cluster-lab.js';
 
 /** The p-th percentile of `xs` (nearest rank), to 0.1. */
 export const pct = (xs: number[], p: number): number => {
@@ -40,4 +41,11 @@ export async function pool<T>(items: T[], n: number, fn: (item: T, i: number) =>
       }
     }),
   );
+}
+
+/** For a failed run's why: the last lines each daemon of the lab wrote. */
+export function printHostLogs(lab: ClusterLab | undefined, lines = 20): void {
+  for (const [i, h] of (lab?.hosts ?? []).entries()) {
+    console.error(`host${i}'s log:\n${h.log.split('\n').slice(-lines).join('\n')}`);
+  }
 }
